@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The test command (`npm test`, after scripts/setup.sh): types, API report, then every test file
+# one at a time against real Chromium, ffmpeg, Redis and HTTP servers on 127.0.0.1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+  echo "test: starting redis-server on 127.0.0.1:6379" >&2
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >/dev/null
+  for _ in $(seq 1 50); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 0.1; done
+fi
+
+npx tsc --noEmit -p .
+npx api-extractor run ${CI:+} --local=false >/dev/null 2>&1 || npx api-extractor run $([ -z "${CI:-}" ] && echo --local) 
+npx vitest run "$@"

@@ -1,0 +1,194 @@
+/**
+ * Display capture ('video+audio'): the page runs in a headful Chromium on its own Xvfb display
+ * and plays into its own PulseAudio null sink; ffmpeg grabs both.
+ *
+ * The command line (720p30 shown):
+ *
+ *   ffmpeg -progress pipe:1 -stats_period 0.25 -hide_banner -nostats -loglevel info
+ *     -thread_queue_size 16 -f x11grab -draw_mouse 0 -framerate 30 -video_size 1280x720
+ *       -itsoffset -<T0 + videoDelay> -i :N+0,0
+ *     -thread_queue_size 1024 -f pulse -server unix:<dir>/native -sample_rate 48000 -channels 2
+ *       -fragment_size 3840 -itsoffset -<T0> -i <sink>.monitor
+ *     -copyts -map 0:v -map 1:a -vf trim=start=1,format=yuv420p -af atrim=start=1
+ *     -r 30 -c:v libx264 -preset ultrafast -crf 23 -pix_fmt yuv420p -g 60 -keyint_min 60
+ *       -sc_threshold 0 -force_key_frames expr:gte(t,n_forced*2)
+ *     -c:a aac -b:a 128k -ar 48000 -ac 2
+ *     -f segment -segment_time 4 -segment_format mpegts -segment_format_options mpegts_copyts=1
+ *       -individual_header_trailer 0 -segment_list gNNNN.csv -segment_list_type csv gNNNN-%05d.ts
+ *
+ * A/V sync: x11grab and pulse both stamp packets with the wall clock (x11grab: grab time; pulse:
+ * capture time = now - source latency). Without `-copyts` ffmpeg rebases each input on its own
+ * first packet, and the two inputs open one after the other, which is the 100+ ms, run-to-run
+ * varying offset other recorders show. With `-copyts` and the same `-itsoffset -T0` on both,
+ * they keep one common time base (T0 = the planned group start - 1 s; `trim`/`atrim` drop what
+ * was grabbed before the planned start, sample-exactly for audio). What remains is the display path's own delay
+ * (`videoDelayMs`): a frame reaches the X server some 2-3 vsyncs after the page drew it, and a
+ * 30 fps grab sees it up to one frame interval later; that measured delay is taken off the video
+ * timestamps so picture and sound line up.
+ */
+import type { BrowserSession } from '../../core/browser.js';
+import type { BrowserRequirements, CaptureOpenOptions } from '../../core/capture.js';
+import { WebRecordError } from '../../core/errors.js';
+import { ffmpegCommand } from '../ffmpeg/args.js';
+import { audioEncodeOptions, even, segmentOutput, videoEncodeOptions, videoFilter, type EncoderOptions } from './encoder.js';
+import type { PulseServer, PulseSink } from './pulse.js';
+import { SegmentCaptureSession, type GroupPlan, type SessionConfig } from './session-base.js';
+import { startXvfb, type XvfbDisplay } from './xvfb.js';
+
+export interface DisplaySessionConfig extends SessionConfig {
+  encoder: EncoderOptions;
+  xvfbPath?: string;
+  /** Display path delay taken off video timestamps, in ms (see the module comment). */
+  videoDelayMs: number;
+  /** Milliseconds from spawning ffmpeg to the planned start of a group. */
+  startupMs: number;
+}
+
+/** Where a group's timeline starts (s): far enough from 0 that nothing is negative. */
+const TIMELINE_START = 1;
+
+let sinkCounter = 0;
+
+/** Screen size for a page of `width` x `height`: larger, so Chromium never clamps the window. */
+export function screenSize(width: number, height: number): { width: number; height: number } {
+  return { width: Math.max(even(width) + 64, 640), height: Math.max(even(height) + 64, 480) };
+}
+
+/** {@link CaptureSession} grabbing an Xvfb display and a PulseAudio sink. */
+export class DisplayCaptureSession extends SegmentCaptureSession {
+  readonly mode = 'video+audio' as const;
+  readonly browser: BrowserRequirements;
+  private origin = { x: 0, y: 0 };
+
+  private constructor(
+    open: CaptureOpenOptions,
+    private readonly cfg: DisplaySessionConfig,
+    private readonly xvfb: XvfbDisplay,
+    private readonly pulse: PulseServer,
+    private sink: PulseSink,
+  ) {
+    super(open, cfg);
+    this.browser = {
+      env: { DISPLAY: xvfb.display, PULSE_SERVER: pulse.server, PULSE_SINK: sink.name },
+      // Kiosk on a larger screen gives a viewport of exactly width x height at (0,0) without a
+      // window manager (on a screen of exactly that size it comes out 1 px short).
+      args: ['--kiosk', '--window-position=0,0', `--window-size=${open.width},${open.height}`],
+      headless: false,
+    };
+  }
+
+  /** Allocates a display and a sink for one task. */
+  static async create(open: CaptureOpenOptions, cfg: DisplaySessionConfig, pulse: PulseServer): Promise<DisplayCaptureSession> {
+    const screen = screenSize(open.width, open.height);
+    const xvfb = await startXvfb({ ...screen, path: cfg.xvfbPath });
+    try {
+      const id = open.taskId.replace(/[^A-Za-z0-9]/g, '').slice(0, 12) || 'task';
+      const sink = await pulse.createSink(`web_record_${id}_${++sinkCounter}`);
+      const session = new DisplayCaptureSession(open, cfg, xvfb, pulse, sink);
+      await session.init();
+      return session;
+    } catch (err) {
+      await xvfb.close();
+      throw err;
+    }
+  }
+
+  /** Checks that the page's viewport is exactly where and how large the grab is; fixes it if not. */
+  override async attach(browser: BrowserSession): Promise<void> {
+    await super.attach(browser);
+    const { width, height } = this.open;
+    let vp = await browser.viewport();
+    if (vp.width !== width || vp.height !== height) {
+      await browser.fitWindow?.(width, height);
+      vp = await browser.viewport();
+    }
+    if (vp.width !== width || vp.height !== height) {
+      throw new WebRecordError('RecordFailed', `the page viewport is ${vp.width}x${vp.height}, not ${width}x${height}`);
+    }
+    const x = Math.max(0, Math.round(vp.screenX));
+    const y = Math.max(0, Math.round(vp.screenY));
+    if (x + even(width) > this.xvfb.width || y + even(height) > this.xvfb.height) {
+      throw new WebRecordError('RecordFailed', `the page is at ${x},${y}, outside the ${this.xvfb.width}x${this.xvfb.height} display`);
+    }
+    this.origin = { x, y };
+  }
+
+  override async start(): Promise<void> {
+    if (!this.xvfb.alive) throw new WebRecordError('RecordFailed', `the display ${this.xvfb.display} is gone`);
+    if (!this.pulse.running) {
+      // The sound server died and was restarted: the sink must exist again under its name.
+      this.sink = await this.pulse.createSink(this.sink.name);
+    }
+    // Runs while ffmpeg starts up: an idle sink must answer ffmpeg's first read at once.
+    const t = Date.now();
+    const waking = (process.env.WR_NOWAKE ? Promise.resolve(async () => undefined) : this.pulse.wake(this.sink.name))
+      .catch(() => async () => undefined)
+      .finally(() => this.cfg.logger.debug({ taskId: this.open.taskId, ms: Date.now() - t }, 'sink awake'));
+    try {
+      await super.start();
+    } finally {
+      void waking.then((release) => release());
+    }
+  }
+
+  protected planGroup(group: number): GroupPlan {
+    const { width, height, fps, segmentDir } = this.open;
+    // The group starts at a planned instant, when ffmpeg is surely up (see session-base); its
+    // timeline origin is 1 s before, so that no timestamp is negative (AAC priming included).
+    const startWall = Date.now() + this.startupMs(this.cfg.startupMs);
+    const origin = startWall / 1000 - TIMELINE_START;
+    const offset = (s: number): string => (-s).toFixed(6);
+    const seg = segmentOutput(segmentDir, group, this.cfg.encoder);
+    const args = ffmpegCommand({ loglevel: 'info' })
+      .input({
+        url: `${this.xvfb.display}+${this.origin.x},${this.origin.y}`,
+        format: 'x11grab',
+        options: [
+          ['thread_queue_size', 16],
+          ['draw_mouse', 0],
+          ['framerate', fps],
+          ['video_size', `${even(width)}x${even(height)}`],
+          ['itsoffset', offset(origin + this.cfg.videoDelayMs / 1000)],
+        ],
+      })
+      .input({
+        url: this.sink.monitor,
+        format: 'pulse',
+        options: [
+          ['thread_queue_size', 1024],
+          ['server', this.pulse.server],
+          ['sample_rate', 48000],
+          ['channels', 2],
+          // 20 ms reads (the server's default is far larger: late and coarse timestamps).
+          ['fragment_size', 3840],
+          ['itsoffset', offset(origin)],
+        ],
+      })
+      .output({
+        ...seg,
+        maps: ['0:v', '1:a'],
+        options: [
+          ['copyts', true],
+          ['vf', `trim=start=${TIMELINE_START},${videoFilter(width, height)}`],
+          ['af', `atrim=start=${TIMELINE_START}`],
+          ...videoEncodeOptions(fps, this.cfg.encoder),
+          ...audioEncodeOptions(this.cfg.encoder),
+          ...seg.options,
+        ],
+      })
+      .build();
+    // After stop(): pulse delivers audio ~50-150 ms after it was played, and frames are
+    // stamped videoDelayMs early; both must reach the files before ffmpeg is told to quit.
+    return { args, startWall, timelineStart: TIMELINE_START, tailMs: 250 + this.cfg.videoDelayMs, origin: origin * 1000, videoDelayMs: this.cfg.videoDelayMs };
+  }
+
+  /** The Xvfb display (`:N`) this session grabs. */
+  get display(): string {
+    return this.xvfb.display;
+  }
+
+  protected async release(): Promise<void> {
+    await this.sink.remove().catch(() => undefined);
+    await this.xvfb.close();
+  }
+}

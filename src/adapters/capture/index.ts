@@ -1,0 +1,183 @@
+/**
+ * The default capture: ffmpeg recording a virtual display and a PulseAudio sink ('video+audio'),
+ * or a CDP screencast when those are missing ('video'). Segments on disk while recording;
+ * `finalize` joins them into mp4 or HLS.
+ */
+import type { CaptureDriver, CaptureOpenOptions, CaptureProbe, CaptureSession, FinalizeOptions, OutputFile } from '../../core/capture.js';
+import { WebRecordError } from '../../core/errors.js';
+import { silentLogger, type Logger } from '../../core/logger.js';
+import { whichSync } from '../ffmpeg/child.js';
+import { ffmpegPath } from '../ffmpeg/paths.js';
+import { ffmpegFeatures, ffmpegVersion } from '../ffmpeg/probe.js';
+import { DisplayCaptureSession } from './display-session.js';
+import type { EncoderOptions } from './encoder.js';
+import { finalizeSegments } from './finalize.js';
+import { PulseServer } from './pulse.js';
+import { ScreencastCaptureSession } from './screencast-session.js';
+import { recordedMsIn } from './segments.js';
+import { startXvfb } from './xvfb.js';
+
+export interface FfmpegCaptureOptions {
+  /**
+   * `display`: Xvfb + PulseAudio + x11grab (picture and sound); `screencast`: CDP frames, no
+   * sound; `auto` (default): display when everything it needs is here, else screencast.
+   */
+  mode?: 'auto' | 'display' | 'screencast';
+  /** ffmpeg / ffprobe executables (default `$WEB_RECORD_FFMPEG` / `$WEB_RECORD_FFPROBE`, else `PATH`). */
+  ffmpegPath?: string;
+  ffprobePath?: string;
+  /** Xvfb, pulseaudio and pactl executables (default: on `PATH`). */
+  xvfbPath?: string;
+  pulseaudioPath?: string;
+  pactlPath?: string;
+  /** Encoder tuning (preset, crf, segment length...). */
+  encoder?: EncoderOptions;
+  /**
+   * Display mode: milliseconds taken off video timestamps for the display path's delay (the
+   * page's frames reach the X server 2-3 vsyncs after it drew them, and the grab sees them up
+   * to one frame interval later). Default 60, measured on Chromium 156 / Xvfb at 30 fps.
+   */
+  videoDelayMs?: number;
+  /** Milliseconds `start()` waits for the first frame (default 15 000). */
+  startTimeoutMs?: number;
+  /**
+   * Display mode: milliseconds from spawning ffmpeg to the planned start of the first group
+   * (default 1000; ffmpeg is ready after ~0.5-1 s on 2 cores; later groups adapt to the startup
+   * times seen). `start()` resolves then, and the group starts exactly there. When ffmpeg is
+   * not ready in time, the group starts at its first frame instead.
+   */
+  startupMs?: number;
+  /**
+   * Nice value of the capture ffmpeg (default -5: it grabs on time when the page keeps the CPU
+   * busy, and starts faster). Raising priority needs root or CAP_SYS_NICE; without, it is skipped.
+   */
+  encoderPriority?: number;
+  /** Parent directory of the sound server's runtime directory (default: the OS temp dir). */
+  tmpDir?: string;
+  logger?: Logger;
+}
+
+/** Default display-path delay (ms), see {@link FfmpegCaptureOptions.videoDelayMs}. */
+export const DEFAULT_VIDEO_DELAY_MS = 60;
+
+/** The capture driver plus what tests and tools may want to look at. */
+export interface FfmpegCaptureDriver extends CaptureDriver {
+  /** Sessions opened and not closed yet. */
+  readonly sessions: ReadonlySet<CaptureSession>;
+  /** Process id of the shared PulseAudio daemon, when running. */
+  readonly pulsePid: number | undefined;
+}
+
+/**
+ * Creates the ffmpeg {@link CaptureDriver}.
+ *
+ * @example
+ * const capture = ffmpegCapture({ mode: 'auto', encoder: { preset: 'ultrafast' } });
+ */
+export function ffmpegCapture(options: FfmpegCaptureOptions = {}): FfmpegCaptureDriver {
+  const logger = options.logger ?? silentLogger;
+  const pulse = new PulseServer({ path: options.pulseaudioPath, pactlPath: options.pactlPath, tmpDir: options.tmpDir });
+  const sessions = new Set<CaptureSession>();
+  let cached: { at: number; probe: Promise<CaptureProbe> } | undefined;
+  const base = {
+    ffmpegPath: options.ffmpegPath,
+    ffprobePath: options.ffprobePath,
+    logger,
+    startTimeoutMs: options.startTimeoutMs,
+    priority: options.encoderPriority ?? Number(process.env.WR_PRIO ?? -5),
+  };
+
+  async function detect(): Promise<CaptureProbe> {
+    const details: Record<string, string> = { ffmpeg: ffmpegPath(options.ffmpegPath) };
+    let features: Awaited<ReturnType<typeof ffmpegFeatures>>;
+    try {
+      details.ffmpegVersion = await ffmpegVersion(options.ffmpegPath);
+      features = await ffmpegFeatures(options.ffmpegPath);
+    } catch (err) {
+      throw new WebRecordError('InternalError', `ffmpeg does not run (${details.ffmpeg}): ${(err as Error).message}; install ffmpeg`, { cause: err });
+    }
+    if (!features.encoders.has('libx264')) throw new WebRecordError('InternalError', 'ffmpeg has no libx264 encoder');
+    const missing: string[] = [];
+    if (!features.devices.has('x11grab')) missing.push('ffmpeg without x11grab');
+    if (!features.devices.has('pulse')) missing.push('ffmpeg without pulse');
+    for (const [name, path] of [['Xvfb', options.xvfbPath], ['pulseaudio', options.pulseaudioPath], ['pactl', options.pactlPath]] as const) {
+      const found = whichSync(path ?? name);
+      if (found) details[name] = found;
+      else missing.push(`${name} not found`);
+    }
+    if (options.mode === 'screencast') return { mode: 'video', reason: 'screencast mode was chosen', details };
+    if (!missing.length) {
+      try {
+        await pulse.ensure();
+        const x = await startXvfb({ width: 64, height: 64, path: options.xvfbPath, timeoutMs: 5000 });
+        await x.close();
+      } catch (err) {
+        missing.push((err as Error).message);
+      }
+    }
+    if (missing.length) {
+      const reason = `no picture+sound capture: ${missing.join(', ')} (install xvfb and pulseaudio, see scripts/setup.sh)`;
+      if (options.mode === 'display') throw new WebRecordError('InternalError', reason);
+      return { mode: 'video', reason, details };
+    }
+    return { mode: 'video+audio', details };
+  }
+
+  function probe(): Promise<CaptureProbe> {
+    if (!cached || Date.now() - cached.at > 60_000) {
+      const p = detect();
+      cached = { at: Date.now(), probe: p };
+      p.catch(() => (cached = undefined));
+    }
+    return cached.probe;
+  }
+
+  return {
+    name: 'ffmpeg',
+    sessions,
+
+    get pulsePid() {
+      return pulse.pid;
+    },
+
+    probe,
+
+    async open(open: CaptureOpenOptions): Promise<CaptureSession> {
+      const mode = options.mode === 'display' ? 'video+audio' : options.mode === 'screencast' ? 'video' : (await probe()).mode;
+      const encoder = options.encoder ?? {};
+      const session =
+        mode === 'video+audio'
+          ? await DisplayCaptureSession.create(open, { ...base, encoder, xvfbPath: options.xvfbPath, videoDelayMs: options.videoDelayMs ?? DEFAULT_VIDEO_DELAY_MS, startupMs: options.startupMs ?? 1000 }, pulse)
+          : await ScreencastCaptureSession.create(open, { ...base, encoder });
+      sessions.add(session);
+      const close = session.close.bind(session);
+      session.close = async () => {
+        await close();
+        sessions.delete(session);
+      };
+      logger.info({ taskId: open.taskId, mode, width: open.width, height: open.height, fps: open.fps }, 'capture opened');
+      return session;
+    },
+
+    recordedMs(segmentDir: string): Promise<number> {
+      return recordedMsIn(segmentDir, options.ffprobePath);
+    },
+
+    finalize(finalize: FinalizeOptions): Promise<OutputFile[]> {
+      return finalizeSegments(finalize, { ffmpegPath: options.ffmpegPath, ffprobePath: options.ffprobePath, audioBitrate: options.encoder?.audioBitrate });
+    },
+
+    async close(): Promise<void> {
+      await Promise.allSettled([...sessions].map((s) => s.close()));
+      await pulse.close();
+    },
+  };
+}
+
+export { DisplayCaptureSession, screenSize } from './display-session.js';
+export type { EncoderOptions } from './encoder.js';
+export { aesKeyBytes, finalizeSegments, parsePlaylist } from './finalize.js';
+export { PulseServer } from './pulse.js';
+export { ScreencastCaptureSession } from './screencast-session.js';
+export { groupSpan, listGroups, nextGroup, recordedMsIn } from './segments.js';
+export { startXvfb } from './xvfb.js';

@@ -1,0 +1,232 @@
+/**
+ * Segment layout on disk, shared by capture (writer), `recordedMs` and `finalize` (readers).
+ *
+ * Each `start()` opens a group `NNNN` (1, 2, ...): ffmpeg's segment muxer writes
+ * `gNNNN-SSSSS.ts` (MPEG-TS, a few seconds each, starting on a keyframe) and appends a line
+ * `name,start,end` to `gNNNN.csv` when a segment is complete. Timestamps inside a group are one
+ * continuous timeline (ffmpeg `-copyts`, `mpegts_copyts=1`); groups are independent.
+ *
+ * Everything here is derived from the files, never from memory, so another process can pick a
+ * task up after a crash. A segment missing from the list (ffmpeg was killed while writing it) is
+ * still used: MPEG-TS cut anywhere stays readable up to the cut.
+ */
+import { readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ffprobe, probeNumber } from '../ffmpeg/probe.js';
+
+const SEGMENT_RE = /^g(\d{4,})-(\d{5,})\.ts$/;
+const LIST_RE = /^g(\d{4,})\.csv$/;
+const META_RE = /^g(\d{4,})\.json$/;
+/** Files smaller than two TS packets hold nothing usable. */
+const MIN_SEGMENT_BYTES = 376;
+
+/** File name of segment `index` of group `group` (`g0001-00000.ts`). */
+export function segmentName(group: number, index: number): string {
+  return `g${String(group).padStart(4, '0')}-${String(index).padStart(5, '0')}.ts`;
+}
+
+/** ffmpeg output pattern of a group's segments (`g0001-%05d.ts`). */
+export function segmentPattern(group: number): string {
+  return `g${String(group).padStart(4, '0')}-%05d.ts`;
+}
+
+/** File name of a group's segment list (`g0001.csv`). */
+export function listName(group: number): string {
+  return `g${String(group).padStart(4, '0')}.csv`;
+}
+
+/** File name of a group's metadata (`g0001.json`). */
+export function metaName(group: number): string {
+  return `g${String(group).padStart(4, '0')}.json`;
+}
+
+/**
+ * What the capture writes next to a group's segments: where the group's timeline starts and,
+ * once `stop()` was called, where it ends (seconds on the group's timeline; anything captured
+ * after `end` is cut off by `finalize`). Wall times are Unix ms.
+ */
+export interface GroupMeta {
+  /** Timeline position of `startWall` (absent when the group is anchored on its first frame). */
+  start?: number;
+  /** Timeline position of `endWall` (only meaningful with `start`). */
+  end?: number;
+  /** `first-frame`: ffmpeg was late, the group's clock started at its first frame. */
+  anchor?: 'first-frame';
+  /** Unix ms of the timeline's 0 (audio; video frames are stamped `videoDelayMs` earlier). */
+  origin?: number;
+  /** The display path delay taken off video timestamps, ms. */
+  videoDelayMs?: number;
+  startWall: number;
+  endWall?: number;
+  mode: 'video+audio' | 'video';
+  fps: number;
+  width: number;
+  height: number;
+}
+
+/** Writes a group's metadata (small JSON, replaced atomically). */
+export async function writeMeta(dir: string, group: number, meta: GroupMeta): Promise<void> {
+  const path = join(dir, metaName(group));
+  await writeFile(`${path}.tmp`, JSON.stringify(meta));
+  await rename(`${path}.tmp`, path);
+}
+
+export interface SegmentFile {
+  index: number;
+  name: string;
+  path: string;
+  size: number;
+}
+
+export interface ListEntry {
+  name: string;
+  start: number;
+  end: number;
+}
+
+/** A group as found on disk. */
+export interface SegmentGroup {
+  group: number;
+  /** Usable segment files in order. */
+  segments: SegmentFile[];
+  /** Entries of the segment list (complete segments). */
+  listed: ListEntry[];
+  /** The capture's metadata, when it got to write it. */
+  meta?: GroupMeta;
+}
+
+/** Number for the next group in `dir` (1 when empty). */
+export async function nextGroup(dir: string): Promise<number> {
+  let max = 0;
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    const m = SEGMENT_RE.exec(name) ?? LIST_RE.exec(name) ?? META_RE.exec(name);
+    if (m) max = Math.max(max, Number(m[1]));
+  }
+  return max + 1;
+}
+
+/** Parses a segment list written by ffmpeg (`-segment_list_type csv`). */
+export function parseList(text: string): ListEntry[] {
+  const out: ListEntry[] = [];
+  for (const line of text.split('\n')) {
+    const parts = line.trim().split(',');
+    if (parts.length < 3) continue;
+    const end = Number(parts.at(-1));
+    const start = Number(parts.at(-2));
+    const name = parts.slice(0, -2).join(',').replace(/^"|"$/g, '');
+    if (name && Number.isFinite(start) && Number.isFinite(end)) out.push({ name, start, end });
+  }
+  return out;
+}
+
+/** All groups in `dir`, in order, with their usable segments. */
+export async function listGroups(dir: string): Promise<SegmentGroup[]> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  const groups = new Map<number, SegmentGroup>();
+  const get = (g: number): SegmentGroup => {
+    let entry = groups.get(g);
+    if (!entry) groups.set(g, (entry = { group: g, segments: [], listed: [] }));
+    return entry;
+  };
+  for (const name of names) {
+    const seg = SEGMENT_RE.exec(name);
+    if (seg) {
+      const path = join(dir, name);
+      const size = await stat(path).then((s) => s.size, () => 0);
+      if (size >= MIN_SEGMENT_BYTES) get(Number(seg[1])).segments.push({ index: Number(seg[2]), name, path, size });
+      continue;
+    }
+    const list = LIST_RE.exec(name);
+    if (list) get(Number(list[1])).listed = parseList(await readFile(join(dir, name), 'utf8').catch(() => ''));
+    const meta = META_RE.exec(name);
+    if (meta) {
+      try {
+        get(Number(meta[1])).meta = JSON.parse(await readFile(join(dir, name), 'utf8')) as GroupMeta;
+      } catch {
+        /* torn or foreign file: the segments still tell the story */
+      }
+    }
+  }
+  return [...groups.values()]
+    .filter((g) => g.segments.length > 0)
+    .sort((a, b) => a.group - b.group)
+    .map((g) => ({ ...g, segments: g.segments.sort((a, b) => a.index - b.index) }));
+}
+
+/** Start/end (s) of the streams in one segment file, on the group's timeline. */
+export interface SegmentTimes {
+  videoStart?: number;
+  audioStart?: number;
+  /** Container start (earliest stream). */
+  start: number;
+  /** Where the last packet ends. */
+  end: number;
+  hasAudio: boolean;
+  hasVideo: boolean;
+}
+
+/** Probes one segment's stream times. */
+export async function segmentTimes(path: string, ffprobePath?: string): Promise<SegmentTimes> {
+  const r = await ffprobe(path, { path: ffprobePath });
+  const v = r.streams.find((s) => s.codec_type === 'video');
+  const a = r.streams.find((s) => s.codec_type === 'audio');
+  const videoStart = probeNumber(v?.start_time);
+  const audioStart = probeNumber(a?.start_time);
+  const start = probeNumber(r.format.start_time) ?? Math.min(videoStart ?? Infinity, audioStart ?? Infinity);
+  const duration = probeNumber(r.format.duration) ?? 0;
+  return {
+    ...(videoStart !== undefined ? { videoStart } : {}),
+    ...(audioStart !== undefined ? { audioStart } : {}),
+    start: Number.isFinite(start) ? start : 0,
+    end: (Number.isFinite(start) ? start : 0) + duration,
+    hasAudio: !!a,
+    hasVideo: !!v,
+  };
+}
+
+/** Timeline of a group: where its video starts, where everything starts and ends (s). */
+export interface GroupSpan {
+  /** First video timestamp. */
+  videoStart: number;
+  /** Earliest timestamp of any stream. */
+  start: number;
+  /** End of the last packet. */
+  end: number;
+  hasAudio: boolean;
+}
+
+/**
+ * Timeline of a group from its files: the first segment is probed (where video and audio
+ * start); the end is the one `stop()` recorded, else (a crash) the end of the last complete
+ * segment in the list or, when the last segment is missing from it, of that segment (probed).
+ */
+export async function groupSpan(group: SegmentGroup, ffprobePath?: string): Promise<GroupSpan | undefined> {
+  const first = group.segments[0];
+  if (!first) return undefined;
+  const head = await segmentTimes(first.path, ffprobePath).catch(() => undefined);
+  if (!head || !head.hasVideo) return undefined;
+  const videoStart = head.videoStart ?? head.start;
+  const start = Math.min(head.start, videoStart);
+  const last = group.segments.at(-1)!;
+  let end: number;
+  if (group.listed.some((e) => e.name === last.name)) end = Math.max(...group.listed.map((e) => e.end));
+  else if (last === first) end = head.end;
+  else end = (await segmentTimes(last.path, ffprobePath).catch(() => undefined))?.end ?? Math.max(head.end, ...group.listed.map((e) => e.end));
+  // What was captured after stop() (the encoder runs on a little to flush) is cut off.
+  const meta = group.meta;
+  if (meta?.endWall !== undefined) {
+    const cut = meta.anchor === 'first-frame' || meta.start === undefined ? videoStart + (meta.endWall - meta.startWall) / 1000 : meta.end;
+    if (cut !== undefined) end = Math.min(end, cut);
+  }
+  return { videoStart, start, end: Math.max(end, videoStart), hasAudio: head.hasAudio };
+}
+
+/** Recorded milliseconds in `dir`: the video span of every group, from the files alone. */
+export async function recordedMsIn(dir: string, ffprobePath?: string): Promise<number> {
+  let ms = 0;
+  for (const g of await listGroups(dir)) {
+    const span = await groupSpan(g, ffprobePath);
+    if (span) ms += Math.max(0, span.end - span.videoStart) * 1000;
+  }
+  return Math.round(ms);
+}

@@ -1,0 +1,362 @@
+/**
+ * What both capture modes share: one ffmpeg per segment group, an exact start and end for each
+ * group, live statistics, failure reporting (exit or stall) and an idempotent close.
+ *
+ * Exact start and end: ffmpeg takes a few hundred ms to start, and what it reports lags behind
+ * what it grabs. So a group's timeline is fixed in advance instead: the mode plans a start
+ * instant (`startWall`, e.g. 800 ms after spawning ffmpeg) and drops everything grabbed before
+ * it; `start()` resolves at that instant. `stop()` notes the stop instant in the group's metadata
+ * (`gNNNN.json`) before it lets ffmpeg finish, and `finalize` cuts the group there. So the file
+ * lasts what the caller measured between `start()` resolving and calling `stop()`.
+ */
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { BrowserSession } from '../../core/browser.js';
+import type { BrowserRequirements, CaptureOpenOptions, CaptureSession, CaptureStats } from '../../core/capture.js';
+import { WebRecordError } from '../../core/errors.js';
+import type { Logger } from '../../core/logger.js';
+import type { CaptureMode } from '../../core/types.js';
+import { runFfmpeg, type FfmpegProcess, type FfmpegProgress } from '../ffmpeg/process.js';
+import { listGroups, nextGroup, recordedMsIn, segmentName, writeMeta, type GroupMeta } from './segments.js';
+
+/** Settings every session gets from the driver. */
+export interface SessionConfig {
+  ffmpegPath?: string;
+  ffprobePath?: string;
+  logger: Logger;
+  /** Milliseconds `start()` waits for the first encoded frame (default 15 000). */
+  startTimeoutMs?: number;
+  /** An encoder that produces no frame for this long is killed and reported (default 10 000). */
+  stallTimeoutMs?: number;
+  /** Nice value for ffmpeg (default -5 when allowed: grabs on time even when the page is busy). */
+  priority?: number;
+}
+
+/** How a mode starts one group. */
+export interface GroupPlan {
+  args: string[];
+  /**
+   * Unix ms at which the group's timeline starts (frames before it are dropped by ffmpeg), or
+   * undefined when the mode starts its clock itself in `afterSpawn` (screencast).
+   */
+  startWall?: number;
+  /** Position of `startWall` on the group's timeline, in seconds. */
+  timelineStart: number;
+  /** Milliseconds to let ffmpeg run on after `stop()` so the last audio leaves its buffers. */
+  tailMs: number;
+  /** Unix ms of timeline 0 and the video delay, when the mode knows them (for GroupMeta). */
+  origin?: number;
+  videoDelayMs?: number;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** ffmpeg prints this once its inputs are open and it starts processing. */
+const READY_RE = /Press \[q\] to stop/;
+
+/** Base of the display and screencast sessions. */
+export abstract class SegmentCaptureSession implements CaptureSession {
+  abstract readonly mode: CaptureMode;
+  abstract readonly browser: BrowserRequirements;
+
+  protected proc: FfmpegProcess | undefined;
+  protected group = 0;
+  protected attached: BrowserSession | undefined;
+  protected closed = false;
+  /** Unix ms at which the current group's timeline started (set by the plan or by the mode). */
+  protected startWall = 0;
+  private plan: GroupPlan | undefined;
+  private readonly failureListeners = new Set<(error: Error) => void>();
+  private baseMs = 0;
+  private baseBytes = 0;
+  private groupBytes = 0;
+  private segIndex = 0;
+  private progress: FfmpegProgress | undefined;
+  private history: Array<{ at: number; frame: number }> = [];
+  private stalls = 0;
+  private lastDup = 0;
+  private lastAdvance = 0;
+  private watchdog: NodeJS.Timeout | undefined;
+  private stalled = false;
+  private closing: Promise<void> | undefined;
+  private anchoredOnFirstFrame = false;
+  private readonly readyMs: number[] = [];
+
+  protected constructor(
+    protected readonly open: CaptureOpenOptions,
+    protected readonly config: SessionConfig,
+  ) {}
+
+  /** Reads what earlier groups in the directory already hold (a task resumed elsewhere). */
+  protected async init(): Promise<void> {
+    this.baseMs = await recordedMsIn(this.open.segmentDir, this.config.ffprobePath).catch(() => 0);
+    for (const g of await listGroups(this.open.segmentDir)) for (const s of g.segments) this.baseBytes += s.size;
+  }
+
+  /** ffmpeg command line and timing for `group`. */
+  protected abstract planGroup(group: number): GroupPlan;
+  /** Whether media goes into ffmpeg's stdin (then stop ends stdin instead of sending `q`). */
+  protected readonly stdinData: boolean = false;
+  /** Called once ffmpeg is spawned (start feeding it; set `startWall` if the plan has none). */
+  protected async afterSpawn(_proc: FfmpegProcess): Promise<void> {}
+  /** Called when the group ends, before ffmpeg is told to finish (stop feeding it). */
+  protected async beforeStop(): Promise<void> {}
+  /** Called once ffmpeg has exited, whatever the reason. */
+  protected async afterExit(): Promise<void> {}
+  /** Releases the display, sink, etc. */
+  protected abstract release(): Promise<void>;
+
+  /** {@inheritDoc CaptureSession.attach} */
+  async attach(browser: BrowserSession): Promise<void> {
+    this.attached = browser;
+  }
+
+  get running(): boolean {
+    return !!this.proc?.running && !this.stopping;
+  }
+  private stopping = false;
+
+  /**
+   * Milliseconds from spawning ffmpeg to a group's planned start: `initial` at first, then 1.3x
+   * the slowest of the last startups (+100 ms), between 600 and 2500 ms.
+   */
+  protected startupMs(initial: number): number {
+    const recent = this.readyMs.slice(-5);
+    if (!recent.length) return initial;
+    return Math.min(2500, Math.max(600, Math.round(Math.max(...recent) * 1.3 + 100)));
+  }
+
+  private meta(end?: number): GroupMeta {
+    const { fps, width, height } = this.open;
+    const plan = this.plan!;
+    return {
+      ...(this.anchoredOnFirstFrame ? {} : { start: plan.timelineStart }),
+      startWall: this.startWall,
+      ...(end !== undefined ? { end: plan.timelineStart + (end - this.startWall) / 1000, endWall: end } : {}),
+      ...(this.anchoredOnFirstFrame ? { anchor: 'first-frame' as const } : {}),
+      ...(plan.origin !== undefined ? { origin: plan.origin } : this.startWall ? { origin: this.startWall - plan.timelineStart * 1000 } : {}),
+      ...(plan.videoDelayMs !== undefined ? { videoDelayMs: plan.videoDelayMs } : {}),
+      mode: this.mode,
+      fps,
+      width,
+      height,
+    };
+  }
+
+  /** {@inheritDoc CaptureSession.start} */
+  async start(): Promise<void> {
+    if (this.closed) throw new WebRecordError('RecordFailed', 'the capture is closed');
+    if (this.running) return;
+    this.group = await nextGroup(this.open.segmentDir);
+    this.groupBytes = 0;
+    this.segIndex = 0;
+    this.progress = undefined;
+    this.history = [];
+    this.lastDup = 0;
+    this.stalled = false;
+    const plan = this.planGroup(this.group);
+    this.plan = plan;
+    let readyAt: number | undefined;
+    const spawnedAt = Date.now();
+    this.anchoredOnFirstFrame = false;
+    const proc = runFfmpeg(plan.args, {
+      path: this.config.ffmpegPath,
+      stdinData: this.stdinData,
+      statsPeriod: 0.25,
+      ...(this.config.priority !== undefined ? { priority: this.config.priority } : {}),
+      onProgress: (p) => this.onProgress(proc, p),
+      onStderrLine: (line) => {
+        if (readyAt !== undefined) return;
+        if (READY_RE.test(line)) readyAt = Date.now();
+        this.config.logger.debug({ taskId: this.open.taskId, ms: Date.now() - spawnedAt, line }, 'ffmpeg startup');
+      },
+    });
+    this.proc = proc;
+    void proc.done.then((exit) => {
+      if (this.watchdog) clearInterval(this.watchdog);
+      void this.afterExit();
+      if (this.proc !== proc || (exit.requested && !this.stalled)) return;
+      const why = this.stalled ? `no frame for ${(this.config.stallTimeoutMs ?? 10_000) / 1000} s` : `${exit.signal ?? `code ${exit.code}`}: ${exit.errorLine ?? 'no error output'}`;
+      this.fail(new WebRecordError('RecordFailed', `ffmpeg stopped (${why})`));
+    });
+    try {
+      await this.afterSpawn(proc);
+      if (plan.startWall !== undefined) {
+        this.startWall = plan.startWall;
+        // Wait for the planned instant when ffmpeg was ready in time; else for its first frame.
+        while (readyAt === undefined && Date.now() < plan.startWall - 50 && proc.running) await sleep(10);
+        if (readyAt !== undefined) this.readyMs.push(readyAt - spawnedAt);
+        if (readyAt !== undefined && readyAt <= plan.startWall - 50) {
+          this.config.logger.debug({ taskId: this.open.taskId, group: this.group, readyMs: readyAt - spawnedAt }, 'capture ready');
+          await sleep(plan.startWall - Date.now());
+        }
+        else {
+          await this.firstFrame(proc);
+          // Too late for the planned instant: the group starts at its first frame instead (its
+          // end is then placed relative to that frame, see GroupMeta.start).
+          this.startWall = Date.now();
+          this.anchoredOnFirstFrame = true;
+          this.config.logger.warn(
+            { taskId: this.open.taskId, group: this.group, readyMs: readyAt === undefined ? undefined : readyAt - spawnedAt, plannedMs: plan.startWall - spawnedAt },
+            'capture was slow to start; group start is approximate',
+          );
+        }
+        if (!proc.running) throw new WebRecordError('RecordFailed', `capture failed to start: ${proc.errorLine() ?? 'ffmpeg exited'}`);
+      } else if (!proc.running || !this.startWall) {
+        // The mode started its own clock in afterSpawn (frames are i / fps from there).
+        throw new WebRecordError('RecordFailed', `capture failed to start: ${proc.errorLine() ?? 'ffmpeg exited'}`);
+      }
+      await writeMeta(this.open.segmentDir, this.group, this.meta());
+    } catch (err) {
+      await proc.kill();
+      await this.afterExit();
+      throw err instanceof WebRecordError ? err : new WebRecordError('RecordFailed', `capture did not start: ${String(err)}`, { cause: err });
+    }
+    this.lastAdvance = Date.now();
+    this.watchdog = setInterval(() => this.checkStall(proc), 1000);
+    this.watchdog.unref?.();
+  }
+
+  private firstFrame(proc: FfmpegProcess): Promise<void> {
+    const timeoutMs = this.config.startTimeoutMs ?? 15_000;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        clearInterval(poll);
+        reject(new WebRecordError('RecordFailed', `capture did not start within ${timeoutMs} ms: ${proc.errorLine() ?? 'no frame'}`));
+      }, timeoutMs);
+      const poll = setInterval(() => {
+        if ((proc.progress?.frame ?? 0) > 0) {
+          clearTimeout(timer);
+          clearInterval(poll);
+          resolve();
+        }
+      }, 10);
+      void proc.done.then((exit) => {
+        clearTimeout(timer);
+        clearInterval(poll);
+        reject(new WebRecordError('RecordFailed', `capture failed to start: ${exit.errorLine ?? `ffmpeg exited (${exit.code})`}`));
+      });
+    });
+  }
+
+  private checkStall(proc: FfmpegProcess): void {
+    if (this.proc !== proc || !proc.running || this.stopping) return;
+    if (Date.now() - this.lastAdvance > (this.config.stallTimeoutMs ?? 10_000)) {
+      this.stalled = true;
+      void proc.kill();
+    }
+  }
+
+  private fail(error: Error): void {
+    this.config.logger.warn({ taskId: this.open.taskId, group: this.group, err: error.message }, 'capture encoder stopped');
+    this.finishGroup();
+    for (const l of [...this.failureListeners]) {
+      try {
+        l(error);
+      } catch {
+        /* a listener's problem */
+      }
+    }
+  }
+
+  private onProgress(proc: FfmpegProcess, p: FfmpegProgress): void {
+    if (this.proc !== proc) return;
+    const now = Date.now();
+    if (p.frame > (this.progress?.frame ?? 0)) this.lastAdvance = now;
+    this.progress = p;
+    this.history.push({ at: now, frame: p.frame });
+    while (this.history.length > 2 && now - this.history[0]!.at > 3000) this.history.shift();
+    // Duplicated frames mean the grab had nothing new in time; 3+ at once is a stall of ~100 ms.
+    if (p.dupFrames - this.lastDup >= Math.max(2, Math.round(this.open.fps / 10))) this.stalls++;
+    this.lastDup = p.dupFrames;
+    void this.trackBytes();
+  }
+
+  /** Adds finished segment files once, and keeps the current one's size. */
+  private async trackBytes(): Promise<void> {
+    const dir = this.open.segmentDir;
+    const group = this.group;
+    for (;;) {
+      const next = await stat(join(dir, segmentName(group, this.segIndex + 1))).catch(() => undefined);
+      if (!next || group !== this.group) break;
+      const done = await stat(join(dir, segmentName(group, this.segIndex))).catch(() => undefined);
+      this.groupBytes += done?.size ?? 0;
+      this.segIndex++;
+    }
+  }
+
+  /** Milliseconds the current group has recorded so far. */
+  private groupMs(): number {
+    if (!this.proc || !this.startWall) return 0;
+    return Math.max(0, Math.min(Date.now() - this.startWall, ((this.progress?.frame ?? 0) / this.open.fps) * 1000 + 1000));
+  }
+
+  private finishGroup(end = Date.now()): void {
+    if (this.startWall) this.baseMs += Math.max(0, end - this.startWall);
+    this.startWall = 0;
+    this.baseBytes += this.groupBytes;
+    this.groupBytes = 0;
+    this.progress = undefined;
+    this.history = [];
+  }
+
+  /** {@inheritDoc CaptureSession.stop} */
+  async stop(): Promise<void> {
+    const proc = this.proc;
+    if (!proc || !proc.running || this.stopping) return;
+    this.stopping = true;
+    try {
+      const end = Date.now();
+      if (this.watchdog) clearInterval(this.watchdog);
+      await writeMeta(this.open.segmentDir, this.group, this.meta(end)).catch(() => undefined);
+      await this.beforeStop();
+      if (this.plan!.tailMs > 0) await sleep(this.plan!.tailMs);
+      const exit = await proc.stop({ graceMs: 8000 });
+      await this.trackBytes();
+      const last = await stat(join(this.open.segmentDir, segmentName(this.group, this.segIndex))).catch(() => undefined);
+      this.groupBytes += last?.size ?? 0;
+      this.finishGroup(end);
+      if (exit.signal === 'SIGKILL') {
+        this.config.logger.warn({ taskId: this.open.taskId, group: this.group }, 'capture encoder had to be killed; the last segment may be cut short');
+      }
+    } finally {
+      this.stopping = false;
+    }
+  }
+
+  /** {@inheritDoc CaptureSession.stats} */
+  stats(): CaptureStats {
+    const h = this.history;
+    const fps = h.length >= 2 && h.at(-1)!.at > h[0]!.at ? ((h.at(-1)!.frame - h[0]!.frame) * 1000) / (h.at(-1)!.at - h[0]!.at) : 0;
+    return {
+      frames: this.progress?.frame ?? 0,
+      fps: Math.round(fps * 10) / 10,
+      bytes: this.baseBytes + this.groupBytes,
+      recordedMs: Math.round(this.baseMs + this.groupMs()),
+      stalls: this.stalls,
+    };
+  }
+
+  /** {@inheritDoc CaptureSession.onFailure} */
+  onFailure(listener: (error: Error) => void): () => void {
+    this.failureListeners.add(listener);
+    return () => void this.failureListeners.delete(listener);
+  }
+
+  /** Process id of the running ffmpeg, if any (fault injection, leak checks). */
+  get encoderPid(): number | undefined {
+    return this.proc?.running ? this.proc.pid : undefined;
+  }
+
+  /** {@inheritDoc CaptureSession.close} */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.closed = true;
+      await this.stop().catch(() => undefined);
+      await this.proc?.kill().catch(() => undefined);
+      if (this.watchdog) clearInterval(this.watchdog);
+      await this.release();
+      this.failureListeners.clear();
+    })();
+    return this.closing;
+  }
+}

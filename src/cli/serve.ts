@@ -1,0 +1,91 @@
+/**
+ * `web-record serve`: the Action endpoint at `/` on a standalone server.
+ */
+import { parseArgs } from 'node:util';
+import { createNodeServer } from '../http/node.js';
+import type { WebRecordOptions } from '../http/middleware.js';
+import { intOption, loadConfig, UsageError } from './util.js';
+
+export const serveUsage = `Usage: web-record serve [options]
+
+Serves the Action endpoint: POST http://HOST:PORT/ with {"Action": ..., "Data": {...}}.
+
+Options:
+  --host HOST                 address to listen on (default 127.0.0.1)
+  --port PORT                 port (default 8080; 0 picks a free one)
+  --dir DIR                   where recordings are stored and served from under /files/ (default ./recordings)
+  --public-url URL            public base URL for FileURL (default: from the request's Host)
+  --redis URL                 share tasks through Redis (redis://host:port/db)
+  --role all|api|worker       what this process does (default all; worker needs no port)
+  --allow-private-networks    allow recording private and loopback addresses
+  --config FILE               JSON or JS module with recorder options (flags override it)
+  -h, --help                  this help
+
+Examples:
+  web-record serve --port 8080 --allow-private-networks
+  curl -s localhost:8080/ -d '{"Action":"Start","Data":{"RecordURL":"https://example.com"}}'`;
+
+export async function serve(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      host: { type: 'string', default: '127.0.0.1' },
+      port: { type: 'string', default: '8080' },
+      dir: { type: 'string', default: './recordings' },
+      'public-url': { type: 'string' },
+      redis: { type: 'string' },
+      role: { type: 'string', default: 'all' },
+      'allow-private-networks': { type: 'boolean', default: false },
+      config: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(serveUsage);
+    return 0;
+  }
+  const port = intOption(values.port, 'port', 0, 65535)!;
+  const role = values.role as 'all' | 'api' | 'worker';
+  if (!['all', 'api', 'worker'].includes(role)) throw new UsageError(`--role must be one of all, api, worker, got "${values.role}"`);
+  const config = (await loadConfig(values.config)) as WebRecordOptions;
+  const options: WebRecordOptions = {
+    ...config,
+    role,
+    outputDir: values.dir,
+    ...(values['public-url'] ? { publicUrl: values['public-url'] } : {}),
+    ...(values['allow-private-networks'] ? { allowPrivateNetworks: true } : {}),
+  };
+  if (values.redis) Object.assign(options, await redisParts(values.redis));
+  const app = createNodeServer(options);
+  const stop = async () => {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+    console.error('web-record: stopping; running tasks deliver what they recorded');
+    await app.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  if (!options.authorize && !options.verify && !(options as { auth?: unknown }).auth) {
+    console.error('web-record: warning: no authentication configured; anyone who can reach this port can start recordings');
+  }
+  if (role === 'worker') {
+    await app.recorder.health();
+    console.log(`web-record worker ${app.recorder.ctx.options.nodeId} ready`);
+    return new Promise<number>(() => undefined);
+  }
+  const addr = await app.listen(port, values.host!);
+  console.log(`web-record listening on http://${addr.host.includes(':') ? `[${addr.host}]` : addr.host}:${addr.port}/`);
+  return new Promise<number>(() => undefined);
+}
+
+/** The Redis-backed parts for `--redis` (loaded only when asked for). */
+async function redisParts(url: string): Promise<Partial<WebRecordOptions>> {
+  try {
+    const mod = await import('../redis.js');
+    return await mod.redisParts(url);
+  } catch (err) {
+    throw new UsageError(`--redis: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}

@@ -1,0 +1,126 @@
+/**
+ * Capture and encoding: turns what the browser shows and plays into segments on disk while it
+ * happens, and the segments into the delivered files afterwards. The default adapter uses a
+ * virtual X display, a PulseAudio sink and ffmpeg; it falls back to CDP screencast (video only).
+ */
+import type { BrowserSession } from './browser.js';
+import type { CaptureMode, VideoOutput } from './types.js';
+
+export interface CaptureOpenOptions {
+  taskId: string;
+  width: number;
+  height: number;
+  fps: number;
+  /** Directory for this task's segments (created by the caller; may be shared between nodes). */
+  segmentDir: string;
+}
+
+/** What the capture needs from the browser it will record. */
+export interface BrowserRequirements {
+  env: Record<string, string>;
+  args: string[];
+  headless: boolean;
+}
+
+/** Live figures of a capture, for progress displays and metrics. */
+export interface CaptureStats {
+  /** Frames encoded in the current group. */
+  frames: number;
+  /** Frames per second over the last few seconds. */
+  fps: number;
+  /** Bytes of segments written, all groups. */
+  bytes: number;
+  /** Milliseconds recorded, all groups (pauses excluded). */
+  recordedMs: number;
+  /** Short-term audio level in dBFS, or undefined without audio. */
+  audioLevelDb?: number;
+  /** Moments the encoder had no new frame for over 100 ms. */
+  stalls: number;
+}
+
+export interface CaptureSession {
+  readonly mode: CaptureMode;
+  /** What the browser must be launched with for this capture. */
+  readonly browser: BrowserRequirements;
+
+  /**
+   * Binds the launched browser (screencast needs it; display capture checks that the viewport
+   * is exactly where it grabs, fixing the window if not). Called again after a browser relaunch.
+   */
+  attach(browser: BrowserSession): Promise<void>;
+
+  /** Starts a new segment group; resolves when capture runs. */
+  start(): Promise<void>;
+
+  /** Ends the current group (Pause or Stop); resolves when its segments are complete on disk. */
+  stop(): Promise<void>;
+
+  /** True between `start` and `stop`. */
+  readonly running: boolean;
+
+  stats(): CaptureStats;
+
+  /**
+   * Called when the encoder dies on its own while running (the current group ends with what
+   * reached the disk). Returns an unsubscribe function.
+   */
+  onFailure(listener: (error: Error) => void): () => void;
+
+  /** Stops everything and releases the display and sink. Segments stay on disk. */
+  close(): Promise<void>;
+}
+
+/** One file produced by `finalize`. */
+export interface OutputFile {
+  /** Absolute path on local disk. */
+  path: string;
+  /** File name relative to the output directory (e.g. `x.m3u8`, `x-00001.ts`). */
+  name: string;
+  size: number;
+  /** Seconds (media duration; the playlist's total for HLS). */
+  duration: number;
+  contentType: string;
+}
+
+export interface FinalizeOptions {
+  /** Where the capture wrote the task's segments. */
+  segmentDir: string;
+  /** Where to write the result. */
+  outDir: string;
+  /** Base name of the result without extension. */
+  baseName: string;
+  output: VideoOutput;
+  /** HLS segment length in seconds. */
+  hlsSegmentSeconds: number;
+}
+
+export interface CaptureProbe {
+  /** Best mode available here. */
+  mode: CaptureMode;
+  /** Why the better mode is not available, when it is not. */
+  reason?: string;
+  /** Versions / paths found, for doctor and health. */
+  details: Record<string, string>;
+}
+
+export interface CaptureDriver {
+  readonly name: string;
+
+  /** Finds which capture mode works on this machine. */
+  probe(): Promise<CaptureProbe>;
+
+  /** Prepares capturing one task (e.g. allocates a virtual display and audio sink). */
+  open(options: CaptureOpenOptions): Promise<CaptureSession>;
+
+  /** Recorded milliseconds found in `segmentDir` (for recovery by another node). */
+  recordedMs(segmentDir: string): Promise<number>;
+
+  /**
+   * Joins all segments in `segmentDir` into the delivered files (stream copy where possible).
+   * Resolves with the files (playlist first for HLS); rejects with `TranscodeFailed`, or with
+   * `RecordFailed` when there is nothing recorded.
+   */
+  finalize(options: FinalizeOptions): Promise<OutputFile[]>;
+
+  close?(): Promise<void>;
+}

@@ -1,0 +1,323 @@
+/**
+ * Records one task on this worker: claims it, opens the capture and the browser, follows control
+ * Actions and the page's own calls, survives browser and encoder crashes, and hands the task to
+ * the post-capture pipeline. Everything that touches the task runs one step at a time.
+ */
+import { mkdir } from 'node:fs/promises';
+import type { BrowserExit, BrowserSession } from './browser.js';
+import type { ControlCommand, ControlReply } from './bus.js';
+import type { CaptureSession } from './capture.js';
+import type { RecorderContext } from './context.js';
+import { toWebRecordError, WebRecordError, type ErrorCode } from './errors.js';
+import { finishTask, taskPaths } from './pipeline.js';
+import { decide, isStopped } from './state-machine.js';
+import type { TaskPatch, TaskRecord, TaskStatus } from './types.js';
+
+/** Why capture ended, when it was not a Stop. */
+type Ending = { code: ErrorCode; message: string } | undefined;
+
+const TICK_MS = 200;
+
+export class TaskRunner {
+  private task!: TaskRecord;
+  private session: CaptureSession | undefined;
+  private page: BrowserSession | undefined;
+  private chain: Promise<unknown> = Promise.resolve();
+  private ready = false;
+  private ended = false;
+  /** Another node took the task over: leave it alone. */
+  private lost = false;
+  private ending: Ending;
+  private endSignal!: () => void;
+  private readonly endPromise = new Promise<void>((resolve) => (this.endSignal = resolve));
+  private groupStartedAt: number | undefined;
+  private recordedMs = 0;
+  private pausedAt: number | undefined;
+  private readyDeadline = Number.POSITIVE_INFINITY;
+  private recoveries = 0;
+  private readonly warnings: string[] = [];
+  private lastLease = 0;
+  private lastProgress = 0;
+  private offExit: (() => void) | undefined;
+  private offFailure: (() => void) | undefined;
+
+  constructor(
+    private readonly ctx: RecorderContext,
+    readonly taskId: string,
+  ) {}
+
+  /** Runs the task to `finished` (or until this worker loses it). */
+  async run(signal: AbortSignal): Promise<void> {
+    const { store, options } = this.ctx;
+    const claimed = await store.update(
+      this.taskId,
+      { owner: options.nodeId, leaseUntil: Date.now() + options.leaseMs },
+      { owner: null },
+    );
+    if (!claimed.ok || !claimed.task) return;
+    const counted = await store.update(this.taskId, { attempts: (claimed.task.attempts ?? 0) + 1 }, { owner: options.nodeId });
+    this.task = counted.task ?? claimed.task;
+    this.recordedMs = this.task.recordedMs ?? 0;
+    const onAbort = () => void this.serial(() => this.end({ code: 'RecordInterrupted', message: 'the worker shut down while recording' }));
+    signal.addEventListener('abort', onAbort, { once: true });
+    const ticker = setInterval(() => void this.serial(() => this.tick()), TICK_MS);
+    ticker.unref();
+    try {
+      if (!isStopped(this.task.status)) await this.record();
+      clearInterval(ticker);
+      if (!this.lost) await finishTask(this.ctx, this.taskId, this.ending);
+    } catch (err) {
+      const e = toWebRecordError(err);
+      this.ctx.logger.error({ taskId: this.taskId, err: e }, 'task failed');
+      await this.forceFinish(e).catch(() => undefined);
+    } finally {
+      clearInterval(ticker);
+      signal.removeEventListener('abort', onAbort);
+      await store.update(this.taskId, { owner: undefined, leaseUntil: undefined }, { owner: options.nodeId }).catch(() => undefined);
+    }
+  }
+
+  /** Answers a control Action for this task (the bus routes it here). */
+  handle(command: ControlCommand): Promise<ControlReply> {
+    return this.serial(() => this.control(command));
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  private serial<T>(step: () => Promise<T> | T): Promise<T> {
+    const next = this.chain.then(step);
+    this.chain = next.catch(() => undefined);
+    return next;
+  }
+
+  private async setStatus(to: TaskStatus, patch: TaskPatch = {}): Promise<boolean> {
+    const res = await this.ctx.store.transition(this.taskId, this.task.status, to, { ...patch, recordedMs: this.currentRecordedMs() });
+    if (res.task) this.task = res.task;
+    if (res.ok) this.ctx.emitStatus(res.task);
+    return res.ok;
+  }
+
+  private currentRecordedMs(): number {
+    return this.recordedMs + (this.groupStartedAt === undefined ? 0 : Date.now() - this.groupStartedAt);
+  }
+
+  private async record(): Promise<void> {
+    const { capture, options } = this.ctx;
+    const p = this.task.params;
+    const { segmentDir } = taskPaths(this.ctx, this.taskId);
+    await mkdir(segmentDir, { recursive: true });
+    try {
+      this.session = await capture.open({ taskId: this.taskId, width: p.width, height: p.height, fps: p.fps, segmentDir });
+      await this.ctx.store.update(this.taskId, { captureMode: this.session.mode }, { owner: options.nodeId });
+      this.offFailure = this.session.onFailure((err) => void this.serial(() => this.onCaptureFailure(err)));
+      this.readyDeadline = p.manualStart && this.recordedMs === 0 ? Date.now() + options.readyTimeoutMs : Infinity;
+      // A Stop while the page loads ends the task at once; teardown then closes the loading browser.
+      const opening = this.openPage();
+      opening.catch(() => undefined);
+      const opened = await Promise.race([opening.then(() => true), this.endPromise.then(() => false)]);
+      if (opened) {
+        this.ready ||= !p.manualStart || this.recordedMs > 0;
+        await this.serial(() => this.advance());
+        await this.endPromise;
+      }
+    } catch (err) {
+      const e = toWebRecordError(err, 'RecordFailed');
+      await this.serial(() => this.end({ code: e.code, message: e.message }));
+    } finally {
+      await this.serial(() => this.teardown());
+    }
+  }
+
+  /** Launches the browser and opens the page; throws `PageLoadFailed` when it does not load. */
+  private async openPage(): Promise<void> {
+    const { browser, options } = this.ctx;
+    const p = this.task.params;
+    const session = this.session!;
+    const page = await browser.launch({ width: p.width, height: p.height, ...session.browser });
+    this.page = page;
+    this.offExit = page.onExit((exit) => void this.serial(() => this.onBrowserExit(page, exit)));
+    await page.expose('startRecord', () => void this.serial(() => this.onStartRecord()));
+    await session.attach(page);
+    let status: number | undefined;
+    try {
+      ({ status } = await page.open(p.recordURL, { timeoutMs: options.pageLoadTimeoutMs }));
+    } catch (err) {
+      throw new WebRecordError('PageLoadFailed', `page did not load: ${toWebRecordError(err).message}`, { cause: err });
+    }
+    if (status !== undefined && status >= 400) throw new WebRecordError('PageLoadFailed', `page answered HTTP ${status}`);
+  }
+
+  private async onStartRecord(): Promise<void> {
+    if (this.ended || this.ready) return;
+    this.ready = true;
+    await this.advance();
+  }
+
+  /**
+   * Starts capture when the page is ready: a `normal` task starts recording; a task taken over
+   * while `recording` (its worker died) continues, appending to the same segments.
+   */
+  private async advance(): Promise<void> {
+    if (this.ended || !this.ready || this.groupStartedAt !== undefined) return;
+    if (this.task.status === 'normal') {
+      await this.startGroup();
+      await this.setStatus('recording', this.task.startTime ? {} : { startTime: Date.now() });
+    } else if (this.task.status === 'recording') {
+      await this.startGroup();
+      if ((this.task.attempts ?? 0) > 1) this.warn(`continued on ${this.ctx.options.nodeId} after the previous worker stopped, at ${(this.recordedMs / 1000).toFixed(1)} s of recording`);
+    }
+  }
+
+  private async startGroup(): Promise<void> {
+    await this.session!.start();
+    this.groupStartedAt = Date.now();
+  }
+
+  private async stopGroup(): Promise<void> {
+    if (this.groupStartedAt === undefined) return;
+    const started = this.groupStartedAt;
+    this.groupStartedAt = undefined;
+    this.recordedMs += Date.now() - started;
+    if (this.session?.running) await this.session.stop();
+  }
+
+  private async control(command: ControlCommand): Promise<ControlReply> {
+    const decision = decide(this.task.status, command.action);
+    if (decision.kind === 'invalid') {
+      return { ok: false, code: 'InvalidStatus', message: `can't ${command.action.toLowerCase()} a task in status ${this.task.status}` };
+    }
+    if (decision.kind === 'reload') {
+      if (this.page) await this.page.reload({ timeoutMs: this.ctx.options.pageLoadTimeoutMs }).catch((err) => this.warn(`refresh failed: ${toWebRecordError(err).message}`));
+    } else if (decision.kind === 'transition') {
+      if (decision.to === 'canceled') await this.end(undefined);
+      else if (decision.to === 'paused') {
+        await this.stopGroup();
+        this.pausedAt = Date.now();
+        await this.setStatus('paused');
+      } else if (decision.to === 'recording') {
+        this.pausedAt = undefined;
+        if (this.ready) {
+          await this.startGroup();
+          await this.setStatus('recording', this.task.startTime ? {} : { startTime: Date.now() });
+        } else await this.setStatus('normal');
+      }
+    }
+    return { ok: true, status: this.task.status };
+  }
+
+  /** Ends capture: Stop, limits, timeouts and unrecoverable failures all come here once. */
+  private async end(ending: Ending): Promise<void> {
+    if (this.ended) return;
+    this.ended = true;
+    this.ending = ending;
+    await this.stopGroup().catch((err) => this.warn(`capture did not stop cleanly: ${toWebRecordError(err).message}`));
+    if (!isStopped(this.task.status)) await this.setStatus('canceled', { cancelTime: Date.now() });
+    this.endSignal();
+  }
+
+  private async tick(): Promise<void> {
+    if (this.ended) return;
+    const now = Date.now();
+    const { options, store } = this.ctx;
+    const p = this.task.params;
+    if (this.task.status === 'recording' && this.currentRecordedMs() >= p.maxDurationLimit * 1000) return this.end(undefined);
+    if (this.task.status === 'paused' && this.pausedAt !== undefined && now - this.pausedAt >= options.pauseTimeoutMs) return this.end(undefined);
+    if (!this.ready && now >= this.readyDeadline) {
+      return this.end({ code: 'StartRecordTimeout', message: `the page did not call window.startRecord() within ${options.readyTimeoutMs / 1000} s` });
+    }
+    if (now - this.lastLease >= options.leaseMs / 3) {
+      this.lastLease = now;
+      const patch: TaskPatch = { leaseUntil: now + options.leaseMs };
+      if (now - this.lastProgress >= 1000) {
+        this.lastProgress = now;
+        patch.recordedMs = this.currentRecordedMs();
+      }
+      const res = await store.update(this.taskId, patch, { owner: options.nodeId });
+      if (!res.ok) {
+        // Another node took the task over (our lease expired): stop without touching it further.
+        this.ctx.logger.warn({ taskId: this.taskId }, 'lost the task lease; stopping capture here');
+        this.ended = true;
+        this.lost = true;
+        await this.stopGroup().catch(() => undefined);
+        this.endSignal();
+      } else this.task = res.task;
+    }
+  }
+
+  private async onCaptureFailure(err: Error): Promise<void> {
+    if (this.ended) return;
+    this.ctx.logger.warn({ taskId: this.taskId, err }, 'encoder stopped unexpectedly');
+    const wasRecording = this.groupStartedAt !== undefined;
+    await this.stopGroup().catch(() => undefined);
+    if (!wasRecording) return;
+    await this.recover(`the encoder stopped (${err.message})`, () => this.startGroup());
+  }
+
+  private async onBrowserExit(page: BrowserSession, exit: BrowserExit): Promise<void> {
+    if (this.ended || page !== this.page) return;
+    this.ctx.logger.warn({ taskId: this.taskId, exit }, 'browser went away');
+    const wasRecording = this.groupStartedAt !== undefined;
+    await this.stopGroup().catch(() => undefined);
+    this.offExit?.();
+    await page.close().catch(() => undefined);
+    this.page = undefined;
+    await this.recover(`${exit.reason}: ${exit.message}`, async () => {
+      await this.openPage();
+      if (wasRecording) await this.startGroup();
+    });
+  }
+
+  /** Tries to continue after a crash; ends the task with what it has when it cannot. */
+  private async recover(what: string, restart: () => Promise<void>): Promise<void> {
+    const at = (this.currentRecordedMs() / 1000).toFixed(1);
+    if (this.recoveries++ < this.ctx.options.maxRecoveries) {
+      const t0 = Date.now();
+      try {
+        await restart();
+        this.warn(`${what} at ${at} s of recording; recovered after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+        return;
+      } catch (err) {
+        what += `; recovery failed: ${toWebRecordError(err).message}`;
+      }
+    }
+    const kept = this.currentRecordedMs() > 0;
+    await this.end({
+      code: kept ? 'RecordInterrupted' : 'RecordFailed',
+      message: `${what} at ${at} s of recording${kept ? '; the recording so far is kept' : ''}`,
+    });
+  }
+
+  private warn(message: string): void {
+    this.warnings.push(message);
+    this.ctx.logger.warn({ taskId: this.taskId }, message);
+    void this.ctx.store.update(this.taskId, { warnings: [...this.warnings] }, { owner: this.ctx.options.nodeId }).catch(() => undefined);
+  }
+
+  private async teardown(): Promise<void> {
+    this.offExit?.();
+    this.offFailure?.();
+    await this.stopGroup().catch(() => undefined);
+    await Promise.allSettled([this.page?.close(), this.session?.close()]);
+    this.page = undefined;
+    await this.ctx.store.update(this.taskId, { recordedMs: this.recordedMs }, { owner: this.ctx.options.nodeId }).catch(() => undefined);
+  }
+
+  /** Last resort after an unexpected error: the task still ends `finished` with an honest Result. */
+  private async forceFinish(e: WebRecordError): Promise<void> {
+    let task = await this.ctx.store.get(this.taskId);
+    if (!task || task.status === 'finished') return;
+    if (!isStopped(task.status)) {
+      const r = await this.ctx.store.transition(this.taskId, task.status, 'canceled', { cancelTime: Date.now() });
+      if (r.task) task = r.task;
+    }
+    await finishTask(this.ctx, this.taskId, { code: 'InternalError', message: e.message }).catch(async () => {
+      const t = await this.ctx.store.get(this.taskId);
+      if (t && t.status !== 'finished') {
+        await this.ctx.store.transition(this.taskId, t.status, 'finished', {
+          finishTime: Date.now(),
+          result: { ...t.result, errorCode: t.result?.errorCode ?? 'InternalError', errorMessage: t.result?.errorMessage ?? e.message },
+        });
+      }
+    });
+  }
+}

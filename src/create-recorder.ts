@@ -1,0 +1,156 @@
+/**
+ * `createRecorder(options)`: validates options when the host app boots and wires the embedded
+ * defaults (memory task store and queue, local disk storage, system Chromium, ffmpeg).
+ */
+import { availableParallelism, hostname, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { memoryBus } from './adapters/bus/memory.js';
+import { chromiumBrowser } from './adapters/browser/chromium.js';
+import { ffmpegCapture } from './adapters/capture/index.js';
+import { memoryQueue } from './adapters/queue/memory.js';
+import { memoryStore } from './adapters/store/memory.js';
+import type { Bus } from './core/bus.js';
+import type { BrowserDriver } from './core/browser.js';
+import type { CallbackOptions } from './core/callback.js';
+import type { CaptureDriver } from './core/capture.js';
+import type { RecorderContext, ResolvedOptions } from './core/context.js';
+import { WebRecordError } from './core/errors.js';
+import { newRequestId } from './core/ids.js';
+import { silentLogger, type Logger } from './core/logger.js';
+import type { TaskQueue } from './core/queue.js';
+import { Recorder } from './core/recorder.js';
+import type { Storage } from './core/storage.js';
+import type { TaskStore } from './core/task-store.js';
+import { createUrlPolicy, type UrlPolicy, type UrlPolicyOptions } from './core/url-policy.js';
+import { diskStorage } from './storage/disk.js';
+
+export interface RecorderOptions {
+  /** Task store. Default: in memory (one process). */
+  store?: TaskStore;
+  /** Where finished recordings go. Default: local disk under `outputDir`. */
+  storage?: Storage;
+  /** Browser driver. Default: system Chromium via puppeteer-core. */
+  browser?: BrowserDriver;
+  /** Capture/encoder. Default: ffmpeg (virtual display + PulseAudio, or screencast without them). */
+  capture?: CaptureDriver;
+  /** Job queue. Default: in memory. */
+  queue?: TaskQueue;
+  /** Control and event bus between nodes. Default: in process. */
+  bus?: Bus;
+  /** A pino-compatible logger. Default: silent. */
+  logger?: Logger;
+  /** `all` (default): accept Actions and record. `api`: accept only. `worker`: record only. */
+  role?: 'all' | 'api' | 'worker';
+  /** This node's id (unique per process). Default: hostname + random. */
+  nodeId?: string;
+  /** Local scratch directory (transcode output). Default: `<os tmp>/web-record`. */
+  workDir?: string;
+  /** Where segments are written while recording; a shared directory lets another node finish a task. Default: `<workDir>/segments`. */
+  segmentDir?: string;
+  /** Directory of the default local disk storage. Default: `./recordings`. */
+  outputDir?: string;
+  /** Public base URL of the default local disk storage's files (e.g. `https://rec.example.com/webrecord`). */
+  publicUrl?: string;
+  /** Recordings at once on this worker. Default: the number of CPU cores. */
+  concurrency?: number;
+  /** Cap on tasks not yet finished (queued included); Start beyond it gets `ResourceExhausted`. Default: no cap. */
+  maxTasks?: number;
+  /** Default frames per second. Default 30. */
+  fps?: number;
+  /** Page load timeout. Default 30 s. */
+  pageLoadTimeoutMs?: number;
+  /** ManualStart: how long to wait for `window.startRecord()`. Default 60 s. */
+  readyTimeoutMs?: number;
+  /** A paused task is stopped after this long. Default 1 h. */
+  pauseTimeoutMs?: number;
+  /** How long a control Action waits for the owning worker. Default 5 s. */
+  controlTimeoutMs?: number;
+  /** Lease of a worker on a task it records (renewed every third of it). Default 10 s. */
+  leaseMs?: number;
+  /** On close/SIGTERM: how long running tasks get to finish. Default 60 s. */
+  drainMs?: number;
+  /** HLS segment length. Default 6 s. */
+  hlsSegmentSeconds?: number;
+  /** Callback delivery (tries, timeouts, signing secret). */
+  callback?: CallbackOptions;
+  /** Allow RecordURL/CallbackURL in private and loopback ranges. Default false. */
+  allowPrivateNetworks?: boolean;
+  /** Finer URL policy (allow/deny host lists). */
+  urlPolicy?: UrlPolicyOptions;
+  /** UTC offset (minutes) of List's "YYYY-MM-DD HH:MM:SS" times. Default 480 (Asia/Shanghai, as the original service). */
+  listUtcOffsetMinutes?: number;
+  /** Browser relaunches/encoder restarts per task before it ends with what it has. Default 3. */
+  maxRecoveries?: number;
+}
+
+function num(options: RecorderOptions, key: keyof RecorderOptions, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const v = options[key];
+  if (v === undefined) return fallback;
+  if (typeof v !== 'number' || Number.isNaN(v) || v < min || v > max) {
+    throw new WebRecordError('InvalidParam', `option ${key} must be a number in [${min}, ${max}], got ${String(v)}`);
+  }
+  return v;
+}
+
+function resolveOptions(o: RecorderOptions): ResolvedOptions {
+  if (o.role !== undefined && !['all', 'api', 'worker'].includes(o.role)) {
+    throw new WebRecordError('InvalidParam', `option role must be one of all, api, worker, got ${String(o.role)}`);
+  }
+  const workDir = resolve(o.workDir ?? join(tmpdir(), 'web-record'));
+  return {
+    role: o.role ?? 'all',
+    nodeId: o.nodeId ?? `${hostname()}-${process.pid}-${newRequestId().slice(0, 6)}`,
+    workDir,
+    segmentDir: resolve(o.segmentDir ?? join(workDir, 'segments')),
+    concurrency: num(o, 'concurrency', availableParallelism(), 1, 256),
+    maxTasks: num(o, 'maxTasks', Number.POSITIVE_INFINITY, 1, Number.POSITIVE_INFINITY),
+    overCapacity: 'queue',
+    fps: num(o, 'fps', 30, 1, 60),
+    pageLoadTimeoutMs: num(o, 'pageLoadTimeoutMs', 30_000, 1),
+    readyTimeoutMs: num(o, 'readyTimeoutMs', 60_000, 1),
+    pauseTimeoutMs: num(o, 'pauseTimeoutMs', 3_600_000, 1),
+    controlTimeoutMs: num(o, 'controlTimeoutMs', 5_000, 1),
+    leaseMs: num(o, 'leaseMs', 10_000, 300),
+    drainMs: num(o, 'drainMs', 60_000, 0),
+    hlsSegmentSeconds: num(o, 'hlsSegmentSeconds', 6, 1, 60),
+    listUtcOffsetMinutes: num(o, 'listUtcOffsetMinutes', 480, -720, 840),
+    callback: o.callback ?? {},
+    maxRecoveries: num(o, 'maxRecoveries', 3, 0, 100),
+  };
+}
+
+/**
+ * Creates a recorder. Options are checked here, so a misconfiguration fails when the host app
+ * boots, not at the first request.
+ */
+export function createRecorder(options: RecorderOptions = {}): Recorder {
+  if (typeof options !== 'object' || options === null) throw new WebRecordError('InvalidParam', 'createRecorder options must be an object');
+  const resolved = resolveOptions(options);
+  const store = options.store ?? memoryStore();
+  const queue = options.queue ?? memoryQueue();
+  if (resolved.role !== 'all' && (!store.capabilities.distributed || !queue.capabilities.distributed)) {
+    throw new WebRecordError(
+      'InvalidParam',
+      `option role "${resolved.role}" needs a distributed store and queue (e.g. redisStore() and bullmqQueue() from web-record/redis); with the in-memory ones nobody else would see the tasks`,
+    );
+  }
+  const urlPolicy: UrlPolicy = createUrlPolicy({ ...options.urlPolicy, allowPrivateNetworks: options.allowPrivateNetworks ?? options.urlPolicy?.allowPrivateNetworks });
+  let recorder: Recorder | undefined;
+  const ctx: RecorderContext = {
+    store,
+    queue,
+    storage: options.storage ?? diskStorage({ dir: resolve(options.outputDir ?? 'recordings'), publicUrl: options.publicUrl }),
+    browser: options.browser ?? chromiumBrowser(),
+    capture: options.capture ?? ffmpegCapture(),
+    bus: options.bus ?? memoryBus(),
+    logger: options.logger ?? silentLogger,
+    urlPolicy,
+    options: resolved,
+    emitStatus: (task) => recorder?.notify(task),
+    observeStage: () => undefined,
+    observeFailure: () => undefined,
+  };
+  recorder = new Recorder(ctx);
+  void recorder.init().catch((err) => ctx.logger.error({ err }, 'recorder failed to start'));
+  return recorder;
+}

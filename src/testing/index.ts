@@ -1,0 +1,6 @@
+/**
+ * Conformance suites for adapters (vitest): a third-party store or storage passes the same
+ * checks as the bundled ones. `import { testStorage } from 'web-record/testing'`.
+ */
+export { testTaskStore } from './task-store-suite.js';
+export { testStorage } from './storage-suite.js';

@@ -1,0 +1,174 @@
+/**
+ * finalize and the segment layout, on synthetic groups written exactly like the capture writes
+ * them (no browser): joins, durations, HLS, AES-128, crash leftovers and errors.
+ */
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebRecordError } from '../../src/core/errors.js';
+import { aesKeyBytes, finalizeSegments, parsePlaylist } from '../../src/adapters/capture/finalize.js';
+import { ffmpegCapture } from '../../src/adapters/capture/index.js';
+import { listGroups, nextGroup, parseList, recordedMsIn } from '../../src/adapters/capture/segments.js';
+import { audioLevels, decodes, probeStreams, serve, synthGroup, tmp, type Served } from './helpers.js';
+
+describe('finalize', () => {
+  let root: string;
+  let twoGroups: string;
+  let server: Served;
+  let servedKey: Buffer | undefined;
+
+  beforeAll(async () => {
+    root = tmp('wr-finalize-');
+    twoGroups = join(root, 'two');
+    mkdirSync(twoGroups);
+    await synthGroup(twoGroups, 1, 3);
+    await synthGroup(twoGroups, 2, 2.5);
+    server = await serve({ key: () => servedKey });
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it('reads groups, lists and metadata from the files alone', async () => {
+    const groups = await listGroups(twoGroups);
+    expect(groups.map((g) => g.group)).toEqual([1, 2]);
+    expect(groups[0]!.listed.length).toBeGreaterThanOrEqual(2);
+    expect(groups[0]!.meta?.end).toBe(4);
+    expect(await nextGroup(twoGroups)).toBe(3);
+    expect(await recordedMsIn(twoGroups)).toBe(5500);
+    expect(parseList('a.ts,0.000000,4.5\nb,c.ts,4.5,8\n\n')).toEqual([
+      { name: 'a.ts', start: 0, end: 4.5 },
+      { name: 'b,c.ts', start: 4.5, end: 8 },
+    ]);
+  });
+
+  it('joins pause/resume groups into one mp4 lasting their sum, with continuous sound', async () => {
+    const out = join(root, 'mp4');
+    mkdirSync(out);
+    const files = await finalizeSegments({ segmentDir: twoGroups, outDir: out, baseName: 'rec', output: { muxer: 'mp4' }, hlsSegmentSeconds: 4 });
+    expect(files).toHaveLength(1);
+    const f = files[0]!;
+    expect(f.name).toBe('rec.mp4');
+    expect(f.contentType).toBe('video/mp4');
+    expect(f.size).toBe(statSync(f.path).size);
+    expect(f.duration).toBeCloseTo(5.5, 1);
+    const p = probeStreams(f.path);
+    expect(p.video?.codec_name).toBe('h264');
+    expect(Number(p.video?.nb_frames)).toBe(165);
+    expect(p.audio?.codec_name).toBe('aac');
+    expect(Number(p.audio?.duration)).toBeCloseTo(5.5, 1);
+    expect(decodes(f.path).ok).toBe(true);
+    expect(readdirSync(out)).toEqual(['rec.mp4']); // no work files left behind
+    // faststart: the moov box comes before mdat
+    const head = readFileSync(f.path).subarray(0, 64 * 1024).toString('latin1');
+    expect(head.indexOf('moov')).toBeGreaterThan(0);
+    expect(head.indexOf('moov')).toBeLessThan(head.indexOf('mdat') < 0 ? Infinity : head.indexOf('mdat'));
+  });
+
+  it('writes HLS: playlist first, segments that decode, durations adding up', async () => {
+    const out = join(root, 'hls');
+    mkdirSync(out);
+    const files = await finalizeSegments({ segmentDir: twoGroups, outDir: out, baseName: 'rec', output: { muxer: 'hls' }, hlsSegmentSeconds: 2 });
+    expect(files[0]!.name).toBe('rec.m3u8');
+    expect(files[0]!.contentType).toBe('application/vnd.apple.mpegurl');
+    expect(files.slice(1).every((f) => f.contentType === 'video/mp2t' && /^rec-\d{5}\.ts$/.test(f.name))).toBe(true);
+    expect(files[0]!.duration).toBeCloseTo(5.5, 1);
+    const text = readFileSync(files[0]!.path, 'utf8');
+    expect(text).toContain('#EXT-X-PLAYLIST-TYPE:VOD');
+    expect(text).toContain('#EXT-X-ENDLIST');
+    expect(parsePlaylist(text).map((s) => s.uri)).toEqual(files.slice(1).map((f) => f.name));
+    expect(decodes(files[0]!.path).ok).toBe(true);
+    expect(readdirSync(out).sort()).toEqual(files.map((f) => f.name).sort());
+  });
+
+  it('encrypts HLS with AES-128: one key entry with the auth URL and IV, decodes only with the key', async () => {
+    const out = join(root, 'aes');
+    mkdirSync(out);
+    const key = '0123456789abcdef'; // 16 characters = the 16 key bytes, as the original service
+    const iv = '000102030405060708090a0b0c0d0e0f';
+    const authUrl = `${server.url}/key`;
+    const files = await finalizeSegments({ segmentDir: twoGroups, outDir: out, baseName: 'enc', output: { muxer: 'hls', encryptKey: key, authUrl, encryptIv: iv }, hlsSegmentSeconds: 2 });
+    const text = readFileSync(files[0]!.path, 'utf8');
+    expect(text.match(/#EXT-X-KEY/g)).toHaveLength(1);
+    expect(text).toContain(`#EXT-X-KEY:METHOD=AES-128,URI="${authUrl}",IV=0x${iv}`);
+    // No key material (key file, key-info file) next to the delivered files.
+    expect(readdirSync(out).sort()).toEqual(files.map((f) => f.name).sort());
+    // A segment is not plain MPEG-TS (sync byte 0x47 every 188 bytes) any more.
+    const seg = readFileSync(files[1]!.path);
+    expect(seg[0] === 0x47 && seg[188] === 0x47 && seg[376] === 0x47).toBe(false);
+    const hlsInput = ['-allowed_extensions', 'ALL', '-protocol_whitelist', 'file,http,tcp,crypto'];
+    servedKey = undefined;
+    expect(decodes(files[0]!.path, hlsInput).ok).toBe(false);
+    servedKey = Buffer.from('fedcba9876543210');
+    expect(decodes(files[0]!.path, hlsInput).ok).toBe(false);
+    servedKey = aesKeyBytes(key);
+    expect(decodes(files[0]!.path, hlsInput).ok).toBe(true);
+    expect(audioLevels(files[0]!.path, hlsInput)!.mean).toBeGreaterThan(-30);
+  });
+
+  it('takes a 32-hex key as 16 bytes and rejects other keys', () => {
+    expect(aesKeyBytes('00112233445566778899aabbccddeeff')).toEqual(Buffer.from('00112233445566778899aabbccddeeff', 'hex'));
+    expect(aesKeyBytes('abcdefghijklmnop')).toEqual(Buffer.from('abcdefghijklmnop'));
+    expect(() => aesKeyBytes('short')).toThrow(WebRecordError);
+  });
+
+  it('keeps what a crash left: a segment missing from the list and cut short still counts', async () => {
+    const dir = join(root, 'crash');
+    mkdirSync(dir);
+    await synthGroup(dir, 1, 5, { segmentSeconds: 2 });
+    // Simulate ffmpeg killed while writing the last segment: no metadata end, last segment
+    // unlisted and truncated mid-way.
+    const [g] = await listGroups(dir);
+    const last = g!.segments.at(-1)!;
+    writeFileSync(join(dir, 'g0001.csv'), readFileSync(join(dir, 'g0001.csv'), 'utf8').split('\n').filter((l) => l && !l.startsWith(last.name)).join('\n') + '\n');
+    truncateSync(last.path, Math.floor(last.size / 2) - (Math.floor(last.size / 2) % 188) + 100);
+    const meta = JSON.parse(readFileSync(join(dir, 'g0001.json'), 'utf8')) as Record<string, unknown>;
+    delete meta.end;
+    delete meta.endWall;
+    writeFileSync(join(dir, 'g0001.json'), JSON.stringify(meta));
+    // A segment file ffmpeg had only just opened.
+    writeFileSync(join(dir, 'g0001-00099.ts'), '');
+    const ms = await recordedMsIn(dir);
+    expect(ms).toBeGreaterThan(4000);
+    expect(ms).toBeLessThan(5100);
+    const out = join(root, 'crash-out');
+    mkdirSync(out);
+    const [f] = await finalizeSegments({ segmentDir: dir, outDir: out, baseName: 'r', output: { muxer: 'mp4' }, hlsSegmentSeconds: 4 });
+    expect(f!.duration).toBeGreaterThan(4);
+    expect(Math.abs(f!.duration - ms / 1000)).toBeLessThan(0.15);
+    expect(decodes(f!.path).ok).toBe(true);
+  });
+
+  it('rejects with RecordFailed when nothing was recorded', async () => {
+    const empty = join(root, 'empty');
+    mkdirSync(empty);
+    writeFileSync(join(empty, 'g0001-00000.ts'), '');
+    await expect(finalizeSegments({ segmentDir: empty, outDir: root, baseName: 'x', output: { muxer: 'mp4' }, hlsSegmentSeconds: 4 })).rejects.toMatchObject({ code: 'RecordFailed' });
+    await expect(ffmpegCapture().finalize({ segmentDir: join(root, 'missing'), outDir: root, baseName: 'x', output: { muxer: 'mp4' }, hlsSegmentSeconds: 4 })).rejects.toMatchObject({ code: 'RecordFailed' });
+  });
+
+  it('rejects with TranscodeFailed and ffmpeg’s error line when ffmpeg fails', async () => {
+    const dir = join(root, 'bad-out');
+    mkdirSync(dir);
+    await synthGroup(dir, 1, 1);
+    const err = await finalizeSegments({ segmentDir: dir, outDir: join(root, 'no-such-dir', 'deeper'), baseName: 'x', output: { muxer: 'mp4' }, hlsSegmentSeconds: 4 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Error);
+    // The output directory is missing: our own mkdtemp fails before ffmpeg (still an error).
+    const hlsErr = await finalizeSegments({ segmentDir: dir, outDir: dir, baseName: 'x', output: { muxer: 'hls', encryptKey: 'k'.repeat(16), authUrl: 'http://a/k', encryptIv: 'zz' }, hlsSegmentSeconds: 4 }).catch((e: unknown) => e);
+    expect(hlsErr).toMatchObject({ code: 'TranscodeFailed' });
+    // Corrupt segments: ffmpeg itself fails.
+    const corrupt = join(root, 'corrupt');
+    mkdirSync(corrupt);
+    await synthGroup(corrupt, 1, 1);
+    const [g] = await listGroups(corrupt);
+    for (const s of g!.segments.slice(1)) writeFileSync(s.path, Buffer.alloc(s.size, 0x47));
+    appendFileSync(g!.segments[0]!.path, Buffer.alloc(4096, 0xff));
+    const res = await finalizeSegments({ segmentDir: corrupt, outDir: corrupt, baseName: 'x', output: { muxer: 'mp4' }, hlsSegmentSeconds: 4 }).then(
+      (files) => ({ files }),
+      (e: unknown) => ({ e }),
+    );
+    // Either ffmpeg copes (it skips garbage) or the error says what ffmpeg said.
+    if ('e' in res) expect(res.e).toMatchObject({ code: expect.stringMatching(/TranscodeFailed|RecordFailed/) });
+    else expect(res.files[0]!.duration).toBeGreaterThan(0.5);
+  });
+});

@@ -1,0 +1,161 @@
+/**
+ * Helpers for the capture and browser tests: a page server on 127.0.0.1, media checks with
+ * ffmpeg/ffprobe, synthetic segment groups (no browser needed) and a leak check.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ffmpegCommand } from '../../src/adapters/ffmpeg/args.js';
+import { execFfmpeg } from '../../src/adapters/ffmpeg/process.js';
+import { audioEncodeOptions, segmentOutput, videoEncodeOptions } from '../../src/adapters/capture/encoder.js';
+import { writeMeta } from '../../src/adapters/capture/segments.js';
+
+/**
+ * Test page: a full-page colour that changes every frame (so every frame differs), a moving
+ * square, and sound by query: `?tone=1` a steady 440 Hz tone, `?audio=off` no AudioContext at
+ * all, default an AudioContext that plays nothing (the page is silent). `?bg=#rrggbb` fixes the
+ * background colour (no animation), for edge checks.
+ */
+export const TEST_PAGE = `<!doctype html><html><head><meta charset=utf-8><style>html,body{margin:0;overflow:hidden}</style></head>
+<body><canvas id=c></canvas><script>
+const q=new URLSearchParams(location.search);const c=document.getElementById('c');const g=c.getContext('2d');
+function fit(){c.width=innerWidth;c.height=innerHeight}fit();addEventListener('resize',fit);
+window.__frames=0;
+if(q.get('audio')!=='off'){const ctx=new AudioContext({sampleRate:48000});
+ if(q.get('tone')){const o=ctx.createOscillator();const gn=ctx.createGain();gn.gain.value=0.3;o.frequency.value=440;o.connect(gn).connect(ctx.destination);o.start();}
+ setInterval(()=>{if(ctx.state!=='running')ctx.resume()},200);}
+const bg=q.get('bg');
+function f(t){window.__frames++;g.fillStyle=bg||('hsl('+((t/10)%360)+',60%,45%)');g.fillRect(0,0,c.width,c.height);
+ if(!bg){g.fillStyle='#fff';g.fillRect((t/4)%Math.max(1,c.width-40),c.height/2-20,40,40);}
+ requestAnimationFrame(f)}requestAnimationFrame(f);
+</script></body></html>`;
+
+export interface Served {
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Serves TEST_PAGE at `/`, `bytes` at `/file.mp4` and answers `/key` with `key` (if given). */
+export async function serve(options: { mp4?: Buffer; key?: () => Buffer | undefined } = {}): Promise<Served> {
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path === '/file.mp4' && options.mp4) {
+      res.writeHead(200, { 'content-type': 'video/mp4', 'content-length': options.mp4.length }).end(options.mp4);
+    } else if (path === '/key') {
+      const key = options.key?.();
+      if (key) res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(key);
+      else res.writeHead(404).end();
+    } else res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(TEST_PAGE);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as { port: number };
+  return { url: `http://127.0.0.1:${port}`, close: () => new Promise((r) => server.close(() => r())) };
+}
+
+export function tmp(prefix = 'wr-capture-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** Streams of a file as ffprobe sees them. */
+export function probeStreams(file: string, extra: string[] = []): { video?: Record<string, string | number>; audio?: Record<string, string | number>; duration: number } {
+  const r = spawnSync('ffprobe', ['-v', 'error', ...extra, '-print_format', 'json', '-show_streams', '-show_format', file], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`ffprobe ${file}: ${r.stderr}`);
+  const j = JSON.parse(r.stdout) as { streams: Array<Record<string, string | number>>; format: { duration?: string } };
+  return {
+    video: j.streams.find((s) => s.codec_type === 'video'),
+    audio: j.streams.find((s) => s.codec_type === 'audio'),
+    duration: Number(j.format.duration ?? 0),
+  };
+}
+
+/** RMS and peak level of the audio in dB (volumedetect: -91 dB is digital silence for s16). */
+export function audioLevels(file: string, extra: string[] = []): { mean: number; max: number } | undefined {
+  const r = spawnSync('ffmpeg', ['-hide_banner', ...extra, '-i', file, '-vn', '-af', 'volumedetect', '-f', 'null', '-'], { encoding: 'utf8' });
+  const mean = /mean_volume: (-?[\d.]+|-inf) dB/.exec(r.stderr)?.[1];
+  const max = /max_volume: (-?[\d.]+|-inf) dB/.exec(r.stderr)?.[1];
+  if (mean === undefined || max === undefined) return undefined;
+  const num = (s: string): number => (s === '-inf' ? -Infinity : Number(s));
+  return { mean: num(mean), max: num(max) };
+}
+
+/** True when ffmpeg decodes every frame of `file` without an error. */
+export function decodes(file: string, extra: string[] = []): { ok: boolean; stderr: string } {
+  const r = spawnSync('ffmpeg', ['-v', 'error', ...extra, '-i', file, '-f', 'null', '-'], { encoding: 'utf8' });
+  return { ok: r.status === 0 && !/error|invalid/i.test(r.stderr), stderr: r.stderr };
+}
+
+/** Mean luma (0-255) of column `x` (or row `y`) of the frame at `at` seconds. */
+export function lineLuma(file: string, at: number, which: { x: number } | { y: number }): number {
+  const crop = 'x' in which ? `crop=1:ih:${which.x}:0` : `crop=iw:1:0:${which.y}`;
+  const r = spawnSync('ffmpeg', ['-v', 'error', '-ss', String(at), '-i', file, '-frames:v', '1', '-vf', `${crop},format=gray`, '-f', 'rawvideo', '-'], { maxBuffer: 1 << 24 });
+  const buf = r.stdout as Buffer;
+  if (!buf?.length) throw new Error(`no frame at ${at}s in ${file}`);
+  let sum = 0;
+  for (const b of buf) sum += b;
+  return sum / buf.length;
+}
+
+/**
+ * Writes one segment group like the display capture does, from lavfi sources (a test picture and
+ * a 440 Hz tone), with its metadata: a fast way to test finalize without a browser.
+ */
+export async function synthGroup(dir: string, group: number, seconds: number, options: { audio?: boolean; segmentSeconds?: number } = {}): Promise<void> {
+  const fps = 30;
+  const seg = segmentOutput(dir, group, { segmentSeconds: options.segmentSeconds ?? 2 });
+  const cmd = ffmpegCommand()
+    .global({ y: true })
+    .input({ url: `testsrc2=size=320x240:rate=${fps}`, format: 'lavfi', options: { itsoffset: 1 } });
+  if (options.audio !== false) cmd.input({ url: 'sine=frequency=440:sample_rate=48000', format: 'lavfi', options: { itsoffset: 1 } });
+  cmd.output({
+    ...seg,
+    maps: options.audio !== false ? ['0:v', '1:a'] : ['0:v'],
+    options: [
+      ['copyts', true],
+      ['t', seconds + 1],
+      ...videoEncodeOptions(fps, {}),
+      ...(options.audio !== false ? audioEncodeOptions({}) : [['an', true] as const]),
+      ...seg.options,
+    ],
+  });
+  await execFfmpeg(cmd.build());
+  const now = Date.now();
+  await writeMeta(dir, group, { start: 1, end: 1 + seconds, startWall: now - seconds * 1000, endWall: now, origin: now - (seconds + 1) * 1000, mode: 'video+audio', fps, width: 320, height: 240 });
+}
+
+/** Programs still running below this process (Xvfb, pulseaudio, ffmpeg, chromium...), by pid. */
+export function childProcesses(): Array<{ pid: number; comm: string }> {
+  const parent = new Map<number, number>();
+  const comm = new Map<number, string>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const s = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const state = s.slice(s.lastIndexOf(')') + 2).split(' ');
+      if (state[0] === 'Z') continue; // exited, waiting to be reaped
+      parent.set(Number(d), Number(state[1]));
+      comm.set(Number(d), s.slice(s.indexOf('(') + 1, s.lastIndexOf(')')));
+    } catch {
+      /* gone */
+    }
+  }
+  const mine = new Set([process.pid]);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const [pid, ppid] of parent) if (!mine.has(pid) && mine.has(ppid)) (mine.add(pid), (grew = true));
+  }
+  mine.delete(process.pid);
+  return [...mine].map((pid) => ({ pid, comm: comm.get(pid) ?? '?' })).filter((p) => /Xvfb|pulseaudio|ffmpeg|chrom|pactl|setpriv/i.test(p.comm));
+}
+
+/** Waits until `check` is true (polling), or throws after `ms`. */
+export async function waitFor(check: () => boolean | Promise<boolean>, ms = 10_000, what = 'condition'): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -1,0 +1,62 @@
+/**
+ * What a user checks on a recording: ffprobe's view, and whether the sound is real.
+ */
+import { spawnSync } from 'node:child_process';
+
+export interface Probe {
+  width: number;
+  height: number;
+  /** Container duration, seconds. */
+  duration: number;
+  videoCodec?: string;
+  audioCodec?: string;
+  /** moov before mdat (mp4 faststart). */
+  faststart?: boolean;
+}
+
+export function probe(file: string): Probe {
+  const r = spawnSync('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_type,codec_name,width,height:format=duration', '-of', 'json', file], {
+    encoding: 'utf8',
+  });
+  if (r.status !== 0) throw new Error(`ffprobe failed on ${file}: ${r.stderr}`);
+  const j = JSON.parse(r.stdout) as { streams: Array<Record<string, unknown>>; format: { duration?: string } };
+  const v = j.streams.find((s) => s.codec_type === 'video');
+  const a = j.streams.find((s) => s.codec_type === 'audio');
+  const out: Probe = {
+    width: Number(v?.width ?? 0),
+    height: Number(v?.height ?? 0),
+    duration: Number(j.format.duration ?? 0),
+  };
+  if (v) out.videoCodec = String(v.codec_name);
+  if (a) out.audioCodec = String(a.codec_name);
+  return out;
+}
+
+/** Decodes every frame; true when ffmpeg reports no error (the file plays). */
+export function decodesCleanly(file: string, extra: string[] = []): boolean {
+  const r = spawnSync('ffmpeg', ['-v', 'error', ...extra, '-i', file, '-f', 'null', '-'], { encoding: 'utf8' });
+  return r.status === 0 && r.stderr.trim() === '';
+}
+
+/** RMS level of the audio in dBFS (-Infinity for digital silence, undefined without audio). */
+export function audioLevelDb(file: string): number | undefined {
+  const r = spawnSync('ffmpeg', ['-v', 'error', '-i', file, '-vn', '-ac', '1', '-ar', '16000', '-f', 's16le', '-'], { maxBuffer: 1 << 28 });
+  if (r.status !== 0 || r.stdout.length === 0) return undefined;
+  const pcm = r.stdout;
+  let sum = 0;
+  const n = pcm.length >> 1;
+  for (let i = 0; i < n; i++) {
+    const s = pcm.readInt16LE(i * 2) / 32768;
+    sum += s * s;
+  }
+  return sum === 0 ? -Infinity : 10 * Math.log10(sum / n);
+}
+
+/** True when the mp4's moov atom comes before mdat. */
+export function isFaststart(file: string): boolean {
+  const r = spawnSync('ffprobe', ['-v', 'trace', '-i', file], { encoding: 'utf8' });
+  const text = r.stderr;
+  const moov = text.indexOf("type:'moov'");
+  const mdat = text.indexOf("type:'mdat'");
+  return moov >= 0 && mdat >= 0 && moov < mdat;
+}
