@@ -17,6 +17,7 @@ import type { RecorderContext, ResolvedOptions } from './core/context.js';
 import { WebRecordError } from './core/errors.js';
 import { newRequestId } from './core/ids.js';
 import { silentLogger, type Logger } from './core/logger.js';
+import type { RecorderMetrics } from './core/metrics.js';
 import type { TaskQueue } from './core/queue.js';
 import { Recorder } from './core/recorder.js';
 import type { Storage } from './core/storage.js';
@@ -65,8 +66,12 @@ export interface RecorderOptions {
   pauseTimeoutMs?: number;
   /** How long a control Action waits for the owning worker. Default 5 s. */
   controlTimeoutMs?: number;
-  /** Lease of a worker on a task it records (renewed every third of it). Default 10 s. */
+  /** Lease of a worker on a task it holds (renewed every third of it); after it lapses another node takes over. Default 6 s. */
   leaseMs?: number;
+  /** How often the diagnose looks for tasks whose worker went silent (shared stores only). Default 2 s. */
+  diagnoseIntervalMs?: number;
+  /** Workers that may take a task in turn (after worker deaths) before it ends with what it has. Default 20. */
+  maxAttempts?: number;
   /** On close/SIGTERM: how long running tasks get to finish. Default 60 s. */
   drainMs?: number;
   /** HLS segment length. Default 6 s. */
@@ -79,6 +84,8 @@ export interface RecorderOptions {
   urlPolicy?: UrlPolicyOptions;
   /** UTC offset (minutes) of List's "YYYY-MM-DD HH:MM:SS" times. Default 480 (Asia/Shanghai, as the original service). */
   listUtcOffsetMinutes?: number;
+  /** Metrics sink, e.g. `prometheusMetrics({ registry })` (prom-client). Default: none. */
+  metrics?: RecorderMetrics;
   /** Browser relaunches/encoder restarts per task before it ends with what it has. Default 3. */
   maxRecoveries?: number;
 }
@@ -110,12 +117,14 @@ function resolveOptions(o: RecorderOptions): ResolvedOptions {
     readyTimeoutMs: num(o, 'readyTimeoutMs', 60_000, 1),
     pauseTimeoutMs: num(o, 'pauseTimeoutMs', 3_600_000, 1),
     controlTimeoutMs: num(o, 'controlTimeoutMs', 5_000, 1),
-    leaseMs: num(o, 'leaseMs', 10_000, 300),
+    leaseMs: num(o, 'leaseMs', 6_000, 300),
     drainMs: num(o, 'drainMs', 60_000, 0),
     hlsSegmentSeconds: num(o, 'hlsSegmentSeconds', 6, 1, 60),
     listUtcOffsetMinutes: num(o, 'listUtcOffsetMinutes', 480, -720, 840),
     callback: o.callback ?? {},
     maxRecoveries: num(o, 'maxRecoveries', 3, 0, 100),
+    maxAttempts: num(o, 'maxAttempts', 20, 1, 1000),
+    diagnoseIntervalMs: num(o, 'diagnoseIntervalMs', 2_000, 100),
   };
 }
 
@@ -146,9 +155,9 @@ export function createRecorder(options: RecorderOptions = {}): Recorder {
     logger: options.logger ?? silentLogger,
     urlPolicy,
     options: resolved,
+    metrics: options.metrics ?? {},
     emitStatus: (task) => recorder?.notify(task),
-    observeStage: () => undefined,
-    observeFailure: () => undefined,
+    emitProgress: (progress) => recorder?.notifyProgress(progress),
   };
   recorder = new Recorder(ctx);
   void recorder.init().catch((err) => ctx.logger.error({ err }, 'recorder failed to start'));

@@ -94,7 +94,7 @@ export async function record(argv: string[]): Promise<number> {
   const recorder = createRecorder({
     ...config,
     allowPrivateNetworks: true, // a local user recording a local page
-    storage: diskStorage({ dir: dirname(out) }),
+    storage: diskStorage({ dir: dirname(out), metadata: false }),
   });
   let stopping = false;
   const onSignal = () => {
@@ -104,7 +104,6 @@ export async function record(argv: string[]): Promise<number> {
     void task?.stop().catch(() => undefined);
   };
   let task: Awaited<ReturnType<typeof recorder.start>> | undefined;
-  let progress: NodeJS.Timeout | undefined;
   try {
     task = await recorder.start({
       recordURL: url,
@@ -119,22 +118,22 @@ export async function record(argv: string[]): Promise<number> {
     process.on('SIGTERM', onSignal);
     emit({ event: 'start', taskId: task.id, url, out, line: `recording ${url} -> ${out}` });
     task.on('status', (t: TaskInfo) => emit({ event: 'status', taskId: t.taskId, status: t.status, line: `status: ${t.status}` }));
-    const started = Date.now();
-    progress = setInterval(() => {
-      void task!.info().then((t) => {
-        const rec = (t.recordedMs ?? 0) / 1000;
-        const limit = duration ?? 36000;
-        emit({
-          event: 'progress',
-          status: t.status,
-          recordedSeconds: rec,
-          elapsedSeconds: (Date.now() - started) / 1000,
-          line: `${t.status}  ${rec.toFixed(1)} s / ${limit} s${t.captureMode === 'video' ? '  (no audio)' : ''}`,
-        });
-      }, () => undefined);
-    }, 1000);
+    const limit = duration ?? 36000;
+    const clock = (ms: number) => `${Math.floor(ms / 60000)}:${String(Math.floor(ms / 1000) % 60).padStart(2, '0')}`;
+    recorder.on('progress', (p) => {
+      if (p.taskId !== task!.id) return;
+      const audio = p.audioLevelDb === undefined ? 'no audio' : p.audioLevelDb <= -90 ? 'audio silent' : `audio ${p.audioLevelDb.toFixed(0)} dB`;
+      emit({
+        event: 'progress',
+        recordedSeconds: p.recordedMs / 1000,
+        fps: p.fps,
+        bytes: p.bytes,
+        audioLevelDb: p.audioLevelDb ?? null,
+        stalls: p.stalls,
+        line: `recording ${clock(p.recordedMs)} / ${clock(limit * 1000)}  ${p.fps.toFixed(1)} fps  ${audio}  ${(p.bytes / 1e6).toFixed(1)} MB`,
+      });
+    });
     const info = await task.done;
-    clearInterval(progress);
     const videos = info.result?.videos ?? [];
     const first = videos[0];
     if (info.result?.errorCode) emit({ event: 'error', errorCode: info.result.errorCode, errorMessage: info.result.errorMessage, line: `${info.result.errorCode}: ${info.result.errorMessage}` });
@@ -147,7 +146,6 @@ export async function record(argv: string[]): Promise<number> {
     emit({ event: 'error', errorMessage: err instanceof Error ? err.message : String(err), line: `error: ${err instanceof Error ? err.message : String(err)}` });
     return (err as { code?: string }).code === 'InvalidParam' ? 2 : 1;
   } finally {
-    clearInterval(progress);
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await recorder.close();

@@ -18,7 +18,8 @@ Options:
   --redis URL                 share tasks through Redis (redis://host:port/db)
   --role all|api|worker       what this process does (default all; worker needs no port)
   --allow-private-networks    allow recording private and loopback addresses
-  --config FILE               JSON or JS module with recorder options (flags override it)
+  --config FILE               JSON or JS module with recorder options (flags override it);
+                              also "redis" (URL) and "redisPrefix" (key prefix, default webrecord)
   -h, --help                  this help
 
 Examples:
@@ -56,7 +57,8 @@ export async function serve(argv: string[]): Promise<number> {
     ...(values['public-url'] ? { publicUrl: values['public-url'] } : {}),
     ...(values['allow-private-networks'] ? { allowPrivateNetworks: true } : {}),
   };
-  if (values.redis) Object.assign(options, await redisParts(values.redis));
+  const redisUrl = values.redis ?? (config as { redis?: string }).redis;
+  if (redisUrl) Object.assign(options, await redisParts(redisUrl, (config as { redisPrefix?: string }).redisPrefix));
   const app = createNodeServer(options);
   const stop = async () => {
     process.off('SIGINT', stop);
@@ -81,10 +83,10 @@ export async function serve(argv: string[]): Promise<number> {
 }
 
 /** The Redis-backed parts for `--redis` (loaded only when asked for). */
-async function redisParts(url: string): Promise<Partial<WebRecordOptions>> {
+async function redisParts(url: string, prefix?: string): Promise<Partial<WebRecordOptions>> {
   try {
     const mod = await import('../redis.js');
-    return await mod.redisParts(url);
+    return await mod.redisParts(url, prefix ? { prefix } : {});
   } catch (err) {
     throw new UsageError(`--redis: ${err instanceof Error ? err.message : String(err)}`);
   }

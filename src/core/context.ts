@@ -4,12 +4,18 @@
 import type { Bus } from './bus.js';
 import type { BrowserDriver } from './browser.js';
 import type { CallbackOptions } from './callback.js';
-import type { CaptureDriver } from './capture.js';
 import type { Logger } from './logger.js';
 import type { TaskQueue } from './queue.js';
 import type { Storage } from './storage.js';
 import type { TaskStore } from './task-store.js';
-import type { TaskRecord, TaskStatus } from './types.js';
+import type { CaptureDriver, CaptureStats } from './capture.js';
+import type { RecorderMetrics } from './metrics.js';
+import type { TaskRecord } from './types.js';
+
+/** Live figures of one recording (the recorder's `progress` event). */
+export interface TaskProgress extends CaptureStats {
+  taskId: string;
+}
 import type { UrlPolicy } from './url-policy.js';
 
 /** Recorder options after defaults were applied. All durations in milliseconds. */
@@ -33,6 +39,10 @@ export interface ResolvedOptions {
   callback: CallbackOptions;
   /** Browser relaunches / encoder restarts allowed per task before it ends with what it has. */
   maxRecoveries: number;
+  /** Workers that may take a task (after worker deaths) before it is finished with what it has. */
+  maxAttempts: number;
+  /** How often the diagnose looks for tasks whose worker went silent. */
+  diagnoseIntervalMs: number;
 }
 
 export interface RecorderContext {
@@ -45,10 +55,9 @@ export interface RecorderContext {
   readonly logger: Logger;
   readonly urlPolicy: UrlPolicy;
   readonly options: ResolvedOptions;
-  /** Reports a status change (events, metrics, bus). */
+  readonly metrics: RecorderMetrics;
+  /** Reports a status change (events, logs, metrics, other nodes). */
   emitStatus(task: TaskRecord): void;
-  /** Reports how long a stage took. */
-  observeStage(task: TaskRecord, stage: TaskStatus, ms: number): void;
-  /** Counts a failed upload or callback. */
-  observeFailure(kind: 'upload' | 'callback'): void;
+  /** Reports live capture figures of a recording on this node. */
+  emitProgress(progress: TaskProgress): void;
 }

@@ -123,7 +123,7 @@ export async function finishTask(ctx: RecorderContext, taskId: string, failure?:
           ctx.logger.error({ taskId, err: e }, 'transcode failed');
           keep = e.code === 'RecordFailed' ? 'nothing' : 'segments';
         }
-        ctx.observeStage(task, stage, Date.now() - started);
+        ctx.metrics.stage?.(stage, Date.now() - started);
         await go(files?.length ? 'upload' : after(task));
         break;
       case 'upload':
@@ -134,19 +134,19 @@ export async function finishTask(ctx: RecorderContext, taskId: string, failure?:
           const e = toWebRecordError(err, 'UploadFailed');
           firstError(result, 'UploadFailed', `${e.message} (the recording is kept at ${outDir}; re-drive it with recorder.redrive())`);
           ctx.logger.error({ taskId, err: e }, 'upload failed');
-          ctx.observeFailure('upload');
+          ctx.metrics.failure?.('upload');
           keep = 'output';
         }
-        ctx.observeStage(task, stage, Date.now() - started);
+        ctx.metrics.stage?.(stage, Date.now() - started);
         await go(after(task));
         break;
       case 'callback': {
         const sent = await deliverCallback(task.params.callbackURL!, describeTask({ ...task, result }), ctx.options.callback);
         if (!sent.ok) {
           firstError(result, 'CallbackFailed', sent.error);
-          ctx.observeFailure('callback');
+          ctx.metrics.failure?.('callback');
         }
-        ctx.observeStage(task, stage, Date.now() - started);
+        ctx.metrics.stage?.(stage, Date.now() - started);
         await go('finished');
         break;
       }

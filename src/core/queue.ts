@@ -15,8 +15,11 @@ export interface TaskQueue {
   readonly name: string;
   readonly capabilities: QueueCapabilities;
 
-  /** Queues a task for a worker. */
-  add(taskId: string): Promise<void>;
+  /**
+   * Queues a task for a worker. Idempotent per `(taskId, attempt)`: a re-queue after a worker
+   * died passes the attempt number so it is not mistaken for the job still marked running.
+   */
+  add(taskId: string, options?: { attempt?: number }): Promise<void>;
 
   /** Jobs waiting for a worker. */
   waiting(): Promise<number>;

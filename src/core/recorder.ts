@@ -3,7 +3,8 @@
  * Describe/List, and (in the `worker` and `all` roles) records tasks from the queue.
  */
 import type { ControlCommand, ControlReply, TaskEvent } from './bus.js';
-import type { RecorderContext } from './context.js';
+import type { RecorderContext, TaskProgress } from './context.js';
+import { Diagnose } from './diagnose.js';
 import { Emitter } from './events.js';
 import { invalidParam, WebRecordError } from './errors.js';
 import { newTaskId } from './ids.js';
@@ -41,8 +42,10 @@ export interface RequestContext {
 export type TaskInfo = Omit<TaskRecord, 'owner' | 'leaseUntil' | 'version' | 'attempts' | 'baseURL'>;
 
 export interface RecorderEvents extends Record<string, unknown> {
-  /** A task changed status. */
+  /** A task changed status (on any node, when the bus is shared). */
   status: TaskInfo;
+  /** Live figures of a recording on this node, every second: recorded time, fps, bytes, audio level, stalls. */
+  progress: TaskProgress;
 }
 
 /** One health check. */
@@ -125,18 +128,31 @@ export class Recorder {
   private readonly closers: Array<() => Promise<void>> = [];
   private closed = false;
   private started: Promise<void> | undefined;
+  private readonly diagnose: Diagnose;
 
-  constructor(readonly ctx: RecorderContext) {}
+  constructor(readonly ctx: RecorderContext) {
+    this.diagnose = new Diagnose(ctx);
+  }
 
   /** Starts serving the bus and, in worker roles, taking jobs. Called by the factory. */
   init(): Promise<void> {
     this.started ??= (async () => {
-      const { bus, queue, options } = this.ctx;
+      const { bus, queue, options, store, metrics } = this.ctx;
+      metrics.bind?.({
+        inFlight: () => this.runners.size,
+        countByStatus: async () => {
+          const counts: Partial<Record<string, number>> = { finished: (await store.list({ status: 'finished', limit: 1 })).total };
+          for (const t of (await store.list({ status: 'running', limit: 1000 })).tasks) counts[t.status] = (counts[t.status] ?? 0) + 1;
+          return counts;
+        },
+      });
       this.closers.push(await bus.subscribe((e) => void this.onRemoteEvent(e)));
       if (options.role !== 'api') {
         this.closers.push(await bus.serve(options.nodeId, (cmd) => this.dispatch(cmd)));
         await queue.process((taskId, signal) => this.runTask(taskId, signal), { concurrency: options.concurrency });
       }
+      // With a shared store, any node may find tasks whose worker died (one at a time, by lock).
+      if (this.ctx.store.capabilities.distributed) this.diagnose.start();
     })();
     return this.started;
   }
@@ -269,10 +285,19 @@ export class Recorder {
     };
   }
 
-  /** Called by the context when a task changed here: local listeners and other nodes hear of it. */
+  /** Called by the context when a task changed here: logs, metrics, local listeners and other nodes hear of it. */
   notify(task: TaskRecord): void {
+    const { logger, metrics } = this.ctx;
+    logger.info({ taskId: task.taskId, status: task.status, ...(task.result?.errorCode ? { errorCode: task.result.errorCode } : {}) }, `task ${task.status}`);
+    metrics.status?.(task);
+    if (task.status === 'finished') metrics.finished?.(task);
     this.emitter.emit('status', toInfo(task));
     void this.ctx.bus.publish({ taskId: task.taskId, status: task.status, at: Date.now(), origin: this.ctx.options.nodeId }).catch(() => undefined);
+  }
+
+  /** Called by a task runner with its capture figures. */
+  notifyProgress(progress: TaskProgress): void {
+    this.emitter.emit('progress', progress);
   }
 
   private async onRemoteEvent(event: TaskEvent): Promise<void> {
@@ -362,7 +387,11 @@ export class Recorder {
     this.closed = true;
     const { queue, bus, store, storage, browser, capture, options } = this.ctx;
     await this.started?.catch(() => undefined);
-    await Promise.allSettled([...this.runners.keys()].map((id) => this.applyControl(id, 'Stop', {})));
+    await this.diagnose.stop();
+    // With a shared queue, running recordings are handed to other workers; alone, they are stopped and delivered.
+    await Promise.allSettled(
+      [...this.runners.entries()].map(([id, runner]) => (queue.capabilities.distributed ? runner.handoff() : this.applyControl(id, 'Stop', {}))),
+    );
     await queue.stop(options.drainMs);
     for (const close of this.closers.reverse()) await close().catch(() => undefined);
     for (const part of [queue, bus, capture, browser, storage, store]) await part.close?.().catch(() => undefined);

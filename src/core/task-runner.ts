@@ -27,6 +27,8 @@ export class TaskRunner {
   private ended = false;
   /** Another node took the task over: leave it alone. */
   private lost = false;
+  /** Stopped here for another worker to continue. */
+  private handedOff = false;
   private ending: Ending;
   private endSignal!: () => void;
   private readonly endPromise = new Promise<void>((resolve) => (this.endSignal = resolve));
@@ -36,8 +38,10 @@ export class TaskRunner {
   private readyDeadline = Number.POSITIVE_INFINITY;
   private recoveries = 0;
   private readonly warnings: string[] = [];
-  private lastLease = 0;
-  private lastProgress = 0;
+  private lastReport = 0;
+  private lastMetrics = 0;
+  private lastLog = 0;
+  private reportedStalls = 0;
   private offExit: (() => void) | undefined;
   private offFailure: (() => void) | undefined;
 
@@ -46,7 +50,7 @@ export class TaskRunner {
     readonly taskId: string,
   ) {}
 
-  /** Runs the task to `finished` (or until this worker loses it). */
+  /** Runs the task to `finished` (or until this worker loses or hands it off). */
   async run(signal: AbortSignal): Promise<void> {
     const { store, options } = this.ctx;
     const claimed = await store.update(
@@ -55,25 +59,77 @@ export class TaskRunner {
       { owner: null },
     );
     if (!claimed.ok || !claimed.task) return;
-    const counted = await store.update(this.taskId, { attempts: (claimed.task.attempts ?? 0) + 1 }, { owner: options.nodeId });
+    const attempts = (claimed.task.attempts ?? 0) + 1;
+    const counted = await store.update(this.taskId, { attempts }, { owner: options.nodeId });
     this.task = counted.task ?? claimed.task;
     this.recordedMs = this.task.recordedMs ?? 0;
-    const onAbort = () => void this.serial(() => this.end({ code: 'RecordInterrupted', message: 'the worker shut down while recording' }));
+    const onAbort = () => void this.handoff();
     signal.addEventListener('abort', onAbort, { once: true });
     const ticker = setInterval(() => void this.serial(() => this.tick()), TICK_MS);
+    const lease = setInterval(() => void this.renewLease(), Math.max(100, options.leaseMs / 3));
     ticker.unref();
+    lease.unref();
     try {
-      if (!isStopped(this.task.status)) await this.record();
+      if (!isStopped(this.task.status)) {
+        if (attempts > options.maxAttempts) {
+          // Like the original's diagnose after 20 retries: stop trying, deliver what exists.
+          this.ending = { code: 'RecordInterrupted', message: `recording gave up after ${attempts - 1} attempts; what was recorded is kept` };
+          await this.setStatus('canceled', { cancelTime: Date.now() });
+        } else await this.record();
+      }
       clearInterval(ticker);
-      if (!this.lost) await finishTask(this.ctx, this.taskId, this.ending);
+      if (this.lost) return;
+      if (this.handedOff) {
+        await store.update(this.taskId, { owner: undefined, leaseUntil: undefined, recordedMs: this.recordedMs }, { owner: options.nodeId });
+        await this.ctx.queue.add(this.taskId, { attempt: attempts });
+        this.ctx.logger.info({ taskId: this.taskId }, 'handed the task to another worker');
+        return;
+      }
+      await finishTask(this.ctx, this.taskId, this.ending);
     } catch (err) {
       const e = toWebRecordError(err);
       this.ctx.logger.error({ taskId: this.taskId, err: e }, 'task failed');
       await this.forceFinish(e).catch(() => undefined);
     } finally {
       clearInterval(ticker);
+      clearInterval(lease);
       signal.removeEventListener('abort', onAbort);
       await store.update(this.taskId, { owner: undefined, leaseUntil: undefined }, { owner: options.nodeId }).catch(() => undefined);
+    }
+  }
+
+  /**
+   * Stops recording here without ending the task (worker shutdown): with a shared queue another
+   * worker continues it, appending to the same segments; in one process it is stopped instead.
+   */
+  handoff(): Promise<void> {
+    return this.serial(async () => {
+      if (this.ended) return;
+      if (!this.ctx.queue.capabilities.distributed) return this.end({ code: 'RecordInterrupted', message: 'the recorder shut down while recording' });
+      this.ended = true;
+      this.handedOff = true;
+      await this.stopGroup().catch(() => undefined);
+      this.endSignal();
+    });
+  }
+
+  /** Keeps this worker's lease (and the progress figure) fresh for the whole run, stages included. */
+  private async renewLease(): Promise<void> {
+    if (this.lost) return;
+    const now = Date.now();
+    const patch: TaskPatch = { leaseUntil: now + this.ctx.options.leaseMs };
+    if (this.groupStartedAt !== undefined) patch.recordedMs = this.currentRecordedMs();
+    const res = await this.ctx.store.update(this.taskId, patch, { owner: this.ctx.options.nodeId }).catch(() => undefined);
+    if (res && !res.ok) {
+      // Another node took the task over (our lease had expired): stop here and leave it alone.
+      this.lost = true;
+      this.ctx.logger.warn({ taskId: this.taskId }, 'lost the task lease; stopping capture here');
+      void this.serial(async () => {
+        if (this.ended) return;
+        this.ended = true;
+        await this.stopGroup().catch(() => undefined);
+        this.endSignal();
+      });
     }
   }
 
@@ -218,29 +274,29 @@ export class TaskRunner {
   private async tick(): Promise<void> {
     if (this.ended) return;
     const now = Date.now();
-    const { options, store } = this.ctx;
+    if (this.session && this.groupStartedAt !== undefined && now - this.lastReport >= 1000) this.report(now);
+    const { options } = this.ctx;
     const p = this.task.params;
     if (this.task.status === 'recording' && this.currentRecordedMs() >= p.maxDurationLimit * 1000) return this.end(undefined);
     if (this.task.status === 'paused' && this.pausedAt !== undefined && now - this.pausedAt >= options.pauseTimeoutMs) return this.end(undefined);
     if (!this.ready && now >= this.readyDeadline) {
       return this.end({ code: 'StartRecordTimeout', message: `the page did not call window.startRecord() within ${options.readyTimeoutMs / 1000} s` });
     }
-    if (now - this.lastLease >= options.leaseMs / 3) {
-      this.lastLease = now;
-      const patch: TaskPatch = { leaseUntil: now + options.leaseMs };
-      if (now - this.lastProgress >= 1000) {
-        this.lastProgress = now;
-        patch.recordedMs = this.currentRecordedMs();
-      }
-      const res = await store.update(this.taskId, patch, { owner: options.nodeId });
-      if (!res.ok) {
-        // Another node took the task over (our lease expired): stop without touching it further.
-        this.ctx.logger.warn({ taskId: this.taskId }, 'lost the task lease; stopping capture here');
-        this.ended = true;
-        this.lost = true;
-        await this.stopGroup().catch(() => undefined);
-        this.endSignal();
-      } else this.task = res.task;
+  }
+
+  /** Progress every second (events), metrics every 5 s, a log line every 10 s. */
+  private report(now: number): void {
+    const stats = { ...this.session!.stats(), recordedMs: this.currentRecordedMs() };
+    this.lastReport = now;
+    this.ctx.emitProgress({ taskId: this.taskId, ...stats });
+    if (now - this.lastMetrics >= 5000) {
+      this.lastMetrics = now;
+      this.ctx.metrics.capture?.(this.taskId, stats, Math.max(0, stats.stalls - this.reportedStalls));
+      this.reportedStalls = stats.stalls;
+    }
+    if (now - this.lastLog >= 10_000) {
+      this.lastLog = now;
+      this.ctx.logger.info({ taskId: this.taskId, ...stats }, 'capture stats');
     }
   }
 

@@ -83,6 +83,12 @@ export interface TaskStore {
   /** Tasks not finished (for shutdown and diagnose). */
   listUnfinished(): Promise<TaskRecord[]>;
 
+  /**
+   * Takes or renews a named lock for `holder` for `ttlMs` (one diagnose active at a time).
+   * Resolves true when `holder` holds it now. Stores that are not shared may omit it.
+   */
+  lock?(name: string, holder: string, ttlMs: number): Promise<boolean>;
+
   /** Health probe: resolves when the store answers. */
   ping(): Promise<void>;
 

@@ -90,7 +90,7 @@ function depthOf(value: unknown, limit: number, depth = 0): number {
 }
 
 /** Reads the raw body; undefined when it exceeds `limit` (the rest is drained, not buffered). */
-async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > limit) {
     req.resume();
@@ -124,8 +124,8 @@ function originalUrl(request: HttpRequest): string | undefined {
   return typeof url === 'string' ? url : undefined;
 }
 
-/** Serves a local file with Range support. */
-async function serveFile(recorder: Recorder, method: string, path: string, headers: IncomingHttpHeaders): Promise<HttpResponse> {
+/** Serves a local file (`path` is `/files/<encoded key>`) with Range support. */
+export async function serveFile(recorder: Recorder, method: string, path: string, headers: IncomingHttpHeaders): Promise<HttpResponse> {
   const storage = recorder.ctx.storage;
   let key: string;
   try {

@@ -7,6 +7,7 @@ import { createRecorder, type RecorderOptions } from '../create-recorder.js';
 import type { Logger } from '../core/logger.js';
 import type { Recorder } from '../core/recorder.js';
 import { hmacAuth, type HmacAuthOptions } from './auth.js';
+import { dashboardMount, type DashboardOptions } from './dashboard.js';
 import { createHttpHandler, type HandlerOptions, type HttpResponse } from './handler.js';
 
 /** Options of `webRecord()`: a recorder (or its options) plus HTTP options. */
@@ -19,6 +20,11 @@ export interface WebRecordOptions extends RecorderOptions, HandlerOptions {
    * level with their reason (the client only ever sees 401 `AuthFailed`).
    */
   auth?: HmacAuthOptions;
+  /**
+   * The dashboard page at `<mount>/dashboard` (off by default: 404). `true` or its options; when
+   * `auth` or `verify` protects the endpoint it needs `dashboard.token` or an `authorize` hook.
+   */
+  dashboard?: boolean | DashboardOptions;
 }
 
 /**
@@ -43,8 +49,9 @@ function handlerOptions(options: WebRecordOptions, logger: () => Logger | undefi
 export function setup(options: WebRecordOptions = {}) {
   let recorder: Recorder | undefined;
   const http = handlerOptions(options, () => recorder?.ctx.logger);
+  const mountDashboard = dashboardMount(options.dashboard, http); // checked before the recorder starts
   recorder = options.recorder ?? createRecorder(options);
-  const handle = createHttpHandler(recorder, http);
+  const handle = mountDashboard(recorder, createHttpHandler(recorder, http));
   return { recorder, handle };
 }
 

@@ -26,7 +26,19 @@ export interface DiskStorageOptions {
    * layer makes them absolute from the request's host and mount.
    */
   publicUrl?: string;
+  /**
+   * Keep each file's content type in a hidden `.<name>.meta.json` beside it. Default true. Off
+   * (the CLI writing a file where the user asked), the type comes from the extension.
+   */
+  metadata?: boolean;
 }
+
+const TYPES_BY_EXTENSION: Record<string, string> = {
+  mp4: 'video/mp4',
+  m3u8: 'application/vnd.apple.mpegurl',
+  ts: 'video/mp2t',
+  key: 'application/octet-stream',
+};
 
 /** The disk {@link Storage}, with the directory it writes to. */
 export interface DiskStorage extends Storage {
@@ -188,8 +200,7 @@ export function diskStorage(options: DiskStorageOptions): DiskStorage {
           },
         });
         await writeAtomic(dest, [createReadStream(filePath), progress], putOptions?.signal);
-        const meta = JSON.stringify({ contentType, size: sent });
-        await writeAtomic(metaPathOf(dest), meta);
+        if (options.metadata !== false) await writeAtomic(metaPathOf(dest), JSON.stringify({ contentType, size: sent }));
         await syncDir(dirname(dest));
         return { key, size: sent, url: url(key, putOptions) };
       } catch (err) {
@@ -216,7 +227,8 @@ export function diskStorage(options: DiskStorageOptions): DiskStorage {
         const meta = JSON.parse(await readFile(metaPathOf(path), 'utf8')) as { contentType?: unknown };
         if (typeof meta.contentType === 'string') contentType = meta.contentType;
       } catch {
-        // No (or unreadable) sidecar: the type is unknown.
+        // No (or unreadable) sidecar: the extension tells, when it is one we write.
+        contentType = TYPES_BY_EXTENSION[path.slice(path.lastIndexOf('.') + 1).toLowerCase()];
       }
       return contentType === undefined ? { size } : { size, contentType };
     },

@@ -3,12 +3,14 @@
  *
  *   npx tsx test/capture/fidelity.ts [--width 1280] [--height 720] [--fps 30] [--duration 20]
  *       [--concurrent 1] [--baseline] [--mode display|screencast] [--delay ms] [--preset ultrafast]
+ *       [--settle ms] [--latency] [--keep] [--verbose] [--chromium-args "--flag ..."]
  *
  * For each of `--concurrent` recordings at once: opens the capture, launches Chromium, loads
  * bench/page (served on 127.0.0.1), records `--duration` s, joins to mp4 and decodes every frame
  * with bench/analyze.ts. CPU is read from /proc for every process below this one, by program
  * (Xvfb, pulseaudio, chromium, ffmpeg), between 1 s after start and the stop. `--baseline` runs
- * the same browser and page without recording to give the browser's own cost.
+ * the same browser and page without recording to give the browser's own cost. `--settle` waits
+ * after the page loaded before starting (default 0: start at once, as the recorder does).
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -75,7 +77,7 @@ const capture = ffmpegCapture({
   ...(argv.includes('--delay') ? { videoDelayMs: Number(arg('delay', '50')) } : {}),
   encoder: { preset: arg('preset', 'ultrafast') },
 });
-const browser = chromiumBrowser();
+const browser = chromiumBrowser({ args: arg('chromium-args', '').split(' ').filter(Boolean) });
 const root = await mkdtemp(join(tmpdir(), 'web-record-fidelity-'));
 
 async function one(i: number): Promise<Record<string, unknown>> {
@@ -89,6 +91,7 @@ async function one(i: number): Promise<Record<string, unknown>> {
   await session.attach(b);
   await b.open(url, { timeoutMs: 15_000 });
   const tPage = Date.now();
+  await sleep(Number(arg('settle', '0')));
   try {
     if (BASELINE) {
       await sleep(DURATION * 1000);
@@ -126,7 +129,7 @@ async function one(i: number): Promise<Record<string, unknown>> {
     }
     return {
       i,
-      coldStartMs: { captureOpen: tOpen - t0, browserLaunch: tLaunch - tOpen, pageLoad: tPage - tLaunch, startCapture: tStart - tPage, total: tStart - t0 },
+      coldStartMs: { captureOpen: tOpen - t0, browserLaunch: tLaunch - tOpen, pageLoad: tPage - tLaunch, startCapture: tStart - tPage - Number(arg('settle', '0')), total: tStart - t0 - Number(arg('settle', '0')) },
       file: files[0]!.path,
       size: `${a.width}x${a.height}`,
       recorded,

@@ -2,7 +2,7 @@
  * finalize and the segment layout, on synthetic groups written exactly like the capture writes
  * them (no browser): joins, durations, HLS, AES-128, crash leftovers and errors.
  */
-import { appendFileSync, mkdirSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebRecordError } from '../../src/core/errors.js';
@@ -57,7 +57,7 @@ describe('finalize', () => {
     expect(Number(p.video?.nb_frames)).toBe(165);
     expect(p.audio?.codec_name).toBe('aac');
     expect(Number(p.audio?.duration)).toBeCloseTo(5.5, 1);
-    expect(decodes(f.path).ok).toBe(true);
+    expect((await decodes(f.path)).ok).toBe(true);
     expect(readdirSync(out)).toEqual(['rec.mp4']); // no work files left behind
     // faststart: the moov box comes before mdat
     const head = readFileSync(f.path).subarray(0, 64 * 1024).toString('latin1');
@@ -77,7 +77,7 @@ describe('finalize', () => {
     expect(text).toContain('#EXT-X-PLAYLIST-TYPE:VOD');
     expect(text).toContain('#EXT-X-ENDLIST');
     expect(parsePlaylist(text).map((s) => s.uri)).toEqual(files.slice(1).map((f) => f.name));
-    expect(decodes(files[0]!.path).ok).toBe(true);
+    expect((await decodes(files[0]!.path)).ok).toBe(true);
     expect(readdirSync(out).sort()).toEqual(files.map((f) => f.name).sort());
   });
 
@@ -98,12 +98,12 @@ describe('finalize', () => {
     expect(seg[0] === 0x47 && seg[188] === 0x47 && seg[376] === 0x47).toBe(false);
     const hlsInput = ['-allowed_extensions', 'ALL', '-protocol_whitelist', 'file,http,tcp,crypto'];
     servedKey = undefined;
-    expect(decodes(files[0]!.path, hlsInput).ok).toBe(false);
+    expect((await decodes(files[0]!.path, hlsInput)).ok).toBe(false);
     servedKey = Buffer.from('fedcba9876543210');
-    expect(decodes(files[0]!.path, hlsInput).ok).toBe(false);
+    expect((await decodes(files[0]!.path, hlsInput)).ok).toBe(false);
     servedKey = aesKeyBytes(key);
-    expect(decodes(files[0]!.path, hlsInput).ok).toBe(true);
-    expect(audioLevels(files[0]!.path, hlsInput)!.mean).toBeGreaterThan(-30);
+    expect((await decodes(files[0]!.path, hlsInput)).ok).toBe(true);
+    expect((await audioLevels(files[0]!.path, hlsInput))!.mean).toBeGreaterThan(-30);
   });
 
   it('takes a 32-hex key as 16 bytes and rejects other keys', () => {
@@ -136,7 +136,7 @@ describe('finalize', () => {
     const [f] = await finalizeSegments({ segmentDir: dir, outDir: out, baseName: 'r', output: { muxer: 'mp4' }, hlsSegmentSeconds: 4 });
     expect(f!.duration).toBeGreaterThan(4);
     expect(Math.abs(f!.duration - ms / 1000)).toBeLessThan(0.15);
-    expect(decodes(f!.path).ok).toBe(true);
+    expect((await decodes(f!.path)).ok).toBe(true);
   });
 
   it('rejects with RecordFailed when nothing was recorded', async () => {
@@ -151,24 +151,12 @@ describe('finalize', () => {
     const dir = join(root, 'bad-out');
     mkdirSync(dir);
     await synthGroup(dir, 1, 1);
-    const err = await finalizeSegments({ segmentDir: dir, outDir: join(root, 'no-such-dir', 'deeper'), baseName: 'x', output: { muxer: 'mp4' }, hlsSegmentSeconds: 4 }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(Error);
-    // The output directory is missing: our own mkdtemp fails before ffmpeg (still an error).
+    // ffmpeg cannot write its output (the name points into a directory that does not exist).
+    const err = await finalizeSegments({ segmentDir: dir, outDir: dir, baseName: 'no/such/dir/x', output: { muxer: 'mp4' }, hlsSegmentSeconds: 4 }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'TranscodeFailed' });
+    expect((err as Error).message).toMatch(/ffmpeg could not join the recording: .*No such file or directory/);
+    // Bad encryption parameters are refused before ffmpeg runs.
     const hlsErr = await finalizeSegments({ segmentDir: dir, outDir: dir, baseName: 'x', output: { muxer: 'hls', encryptKey: 'k'.repeat(16), authUrl: 'http://a/k', encryptIv: 'zz' }, hlsSegmentSeconds: 4 }).catch((e: unknown) => e);
     expect(hlsErr).toMatchObject({ code: 'TranscodeFailed' });
-    // Corrupt segments: ffmpeg itself fails.
-    const corrupt = join(root, 'corrupt');
-    mkdirSync(corrupt);
-    await synthGroup(corrupt, 1, 1);
-    const [g] = await listGroups(corrupt);
-    for (const s of g!.segments.slice(1)) writeFileSync(s.path, Buffer.alloc(s.size, 0x47));
-    appendFileSync(g!.segments[0]!.path, Buffer.alloc(4096, 0xff));
-    const res = await finalizeSegments({ segmentDir: corrupt, outDir: corrupt, baseName: 'x', output: { muxer: 'mp4' }, hlsSegmentSeconds: 4 }).then(
-      (files) => ({ files }),
-      (e: unknown) => ({ e }),
-    );
-    // Either ffmpeg copes (it skips garbage) or the error says what ffmpeg said.
-    if ('e' in res) expect(res.e).toMatchObject({ code: expect.stringMatching(/TranscodeFailed|RecordFailed/) });
-    else expect(res.files[0]!.duration).toBeGreaterThan(0.5);
   });
 });

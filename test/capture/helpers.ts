@@ -2,7 +2,7 @@
  * Helpers for the capture and browser tests: a page server on 127.0.0.1, media checks with
  * ffmpeg/ffprobe, synthetic segment groups (no browser needed) and a leak check.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -70,9 +70,19 @@ export function probeStreams(file: string, extra: string[] = []): { video?: Reco
   };
 }
 
+/** Runs a command without blocking (servers in this process must keep answering). */
+function run(cmd: string, args: string[]): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-20_000)));
+    child.on('close', (code) => resolve({ code, stderr }));
+  });
+}
+
 /** RMS and peak level of the audio in dB (volumedetect: -91 dB is digital silence for s16). */
-export function audioLevels(file: string, extra: string[] = []): { mean: number; max: number } | undefined {
-  const r = spawnSync('ffmpeg', ['-hide_banner', ...extra, '-i', file, '-vn', '-af', 'volumedetect', '-f', 'null', '-'], { encoding: 'utf8' });
+export async function audioLevels(file: string, extra: string[] = []): Promise<{ mean: number; max: number } | undefined> {
+  const r = await run('ffmpeg', ['-hide_banner', ...extra, '-i', file, '-vn', '-af', 'volumedetect', '-f', 'null', '-']);
   const mean = /mean_volume: (-?[\d.]+|-inf) dB/.exec(r.stderr)?.[1];
   const max = /max_volume: (-?[\d.]+|-inf) dB/.exec(r.stderr)?.[1];
   if (mean === undefined || max === undefined) return undefined;
@@ -81,9 +91,9 @@ export function audioLevels(file: string, extra: string[] = []): { mean: number;
 }
 
 /** True when ffmpeg decodes every frame of `file` without an error. */
-export function decodes(file: string, extra: string[] = []): { ok: boolean; stderr: string } {
-  const r = spawnSync('ffmpeg', ['-v', 'error', ...extra, '-i', file, '-f', 'null', '-'], { encoding: 'utf8' });
-  return { ok: r.status === 0 && !/error|invalid/i.test(r.stderr), stderr: r.stderr };
+export async function decodes(file: string, extra: string[] = []): Promise<{ ok: boolean; stderr: string }> {
+  const r = await run('ffmpeg', ['-v', 'error', ...extra, '-i', file, '-f', 'null', '-']);
+  return { ok: r.code === 0 && !/error|invalid/i.test(r.stderr), stderr: r.stderr };
 }
 
 /** Mean luma (0-255) of column `x` (or row `y`) of the frame at `at` seconds. */
@@ -107,7 +117,8 @@ export async function synthGroup(dir: string, group: number, seconds: number, op
   const cmd = ffmpegCommand()
     .global({ y: true })
     .input({ url: `testsrc2=size=320x240:rate=${fps}`, format: 'lavfi', options: { itsoffset: 1 } });
-  if (options.audio !== false) cmd.input({ url: 'sine=frequency=440:sample_rate=48000', format: 'lavfi', options: { itsoffset: 1 } });
+  // Like the capture: the audio is one AAC frame late, so its priming frame starts with the video.
+  if (options.audio !== false) cmd.input({ url: 'sine=frequency=440:sample_rate=48000', format: 'lavfi', options: { itsoffset: 1 + 1024 / 48000 } });
   cmd.output({
     ...seg,
     maps: options.audio !== false ? ['0:v', '1:a'] : ['0:v'],

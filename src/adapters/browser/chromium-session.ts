@@ -71,24 +71,27 @@ export class ChromiumSession implements BrowserSession {
 
   /** {@inheritDoc BrowserSession.open} */
   async open(url: string, options: { timeoutMs: number }): Promise<{ status?: number }> {
-    return this.navigate(() => this.page.goto(url, { waitUntil: 'load', timeout: options.timeoutMs }), `open ${url}`);
+    return this.navigate(() => this.page.goto(url, { waitUntil: 'load', timeout: options.timeoutMs }), `open ${url}`, url);
   }
 
   /** {@inheritDoc BrowserSession.reload} */
   async reload(options: { timeoutMs: number }): Promise<void> {
-    await this.navigate(() => this.page.reload({ waitUntil: 'load', timeout: options.timeoutMs }), 'reload');
+    await this.navigate(() => this.page.reload({ waitUntil: 'load', timeout: options.timeoutMs }), 'reload', this.page.url());
   }
 
   /** Runs a navigation; a timeout after the document committed counts as loaded. */
-  private async navigate(go: () => Promise<HTTPResponse | null>, what: string): Promise<{ status?: number }> {
+  private async navigate(go: () => Promise<HTTPResponse | null>, what: string, target: string): Promise<{ status?: number }> {
     let status: number | undefined;
     let committed = false;
     const main = this.page.mainFrame();
+    const strip = (u: string): string => u.split('#')[0]!;
     const onResponse = (r: HTTPResponse): void => {
       if (r.request().isNavigationRequest() && r.frame() === main) status = r.status();
     };
+    // The target's document committed (redirects are covered by the response). Late events of
+    // an earlier navigation (e.g. an error page) do not count.
     const onNavigated = (f: Frame): void => {
-      if (f === main) committed = true;
+      if (f === main && strip(f.url()) === strip(target)) committed = true;
     };
     this.page.on('response', onResponse);
     this.page.on('framenavigated', onNavigated);
@@ -96,7 +99,7 @@ export class ChromiumSession implements BrowserSession {
       const res = await go();
       return { ...((res?.status() ?? status) !== undefined ? { status: res?.status() ?? status } : {}) };
     } catch (err) {
-      if (err instanceof TimeoutError && committed) return status === undefined ? {} : { status };
+      if (err instanceof TimeoutError && (committed || status !== undefined)) return status === undefined ? {} : { status };
       const message = err instanceof Error ? err.message : String(err);
       throw new WebRecordError('PageLoadFailed', `${what} failed: ${message}`, { cause: err });
     } finally {

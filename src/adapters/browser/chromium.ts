@@ -47,6 +47,8 @@ export const CHROMIUM_ARGS: readonly string[] = [
   '--deny-permission-prompts',
   '--disable-notifications',
   '--force-device-scale-factor=1',
+  // window.close() works on the recorded page too (reported as a 'page-closed' exit).
+  '--blink-settings=allowScriptsToCloseWindows=true',
 ];
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

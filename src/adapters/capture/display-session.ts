@@ -9,22 +9,26 @@
  *       -itsoffset -<T0 + videoDelay> -i :N+0,0
  *     -thread_queue_size 1024 -f pulse -server unix:<dir>/native -sample_rate 48000 -channels 2
  *       -fragment_size 3840 -itsoffset -<T0> -i <sink>.monitor
- *     -copyts -map 0:v -map 1:a -vf trim=start=1,format=yuv420p -af atrim=start=1
+ *     -copyts -map 0:v -map 1:a -vf trim=start=0.983333,format=yuv420p -af atrim=start=1.021333
  *     -r 30 -c:v libx264 -preset ultrafast -crf 23 -pix_fmt yuv420p -g 60 -keyint_min 60
  *       -sc_threshold 0 -force_key_frames expr:gte(t,n_forced*2)
  *     -c:a aac -b:a 128k -ar 48000 -ac 2
- *     -f segment -segment_time 4 -segment_format mpegts -segment_format_options mpegts_copyts=1
- *       -individual_header_trailer 0 -segment_list gNNNN.csv -segment_list_type csv gNNNN-%05d.ts
+ *     -f segment -segment_time 4 -segment_format mpegts
+ *       -segment_format_options mpegts_copyts=1:pes_payload_size=0:omit_video_pes_length=0
+ *       -individual_header_trailer 0 -segment_list gNNNN.csv -segment_list_type csv
+ *       -segment_list_flags live gNNNN-%05d.ts
  *
  * A/V sync: x11grab and pulse both stamp packets with the wall clock (x11grab: grab time; pulse:
  * capture time = now - source latency). Without `-copyts` ffmpeg rebases each input on its own
  * first packet, and the two inputs open one after the other, which is the 100+ ms, run-to-run
  * varying offset other recorders show. With `-copyts` and the same `-itsoffset -T0` on both,
  * they keep one common time base (T0 = the planned group start - 1 s; `trim`/`atrim` drop what
- * was grabbed before the planned start, sample-exactly for audio). What remains is the display path's own delay
- * (`videoDelayMs`): a frame reaches the X server some 2-3 vsyncs after the page drew it, and a
- * 30 fps grab sees it up to one frame interval later; that measured delay is taken off the video
- * timestamps so picture and sound line up.
+ * was grabbed before the planned start, sample-exactly for audio). What remains is the display
+ * path's own delay (`videoDelayMs`): a frame reaches the X server some vsyncs after the page
+ * drew it, and a 30 fps grab sees it up to one frame interval later; the median of that delay
+ * is taken off the video timestamps. (It varies from run to run with the number of frames
+ * Chromium's compositor keeps in flight, so the A/V offset of one recording is constant but
+ * sits anywhere within about +-50 ms.)
  */
 import type { BrowserSession } from '../../core/browser.js';
 import type { BrowserRequirements, CaptureOpenOptions } from '../../core/capture.js';
@@ -46,6 +50,8 @@ export interface DisplaySessionConfig extends SessionConfig {
 
 /** Where a group's timeline starts (s): far enough from 0 that nothing is negative. */
 const TIMELINE_START = 1;
+/** One AAC frame (the encoder's priming delay): 1024 samples at 48 kHz. */
+const AAC_FRAME = 1024 / 48000;
 
 let sinkCounter = 0;
 
@@ -120,10 +126,7 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
       this.sink = await this.pulse.createSink(this.sink.name);
     }
     // Runs while ffmpeg starts up: an idle sink must answer ffmpeg's first read at once.
-    const t = Date.now();
-    const waking = (process.env.WR_NOWAKE ? Promise.resolve(async () => undefined) : this.pulse.wake(this.sink.name))
-      .catch(() => async () => undefined)
-      .finally(() => this.cfg.logger.debug({ taskId: this.open.taskId, ms: Date.now() - t }, 'sink awake'));
+    const waking = this.pulse.wake(this.sink.name).catch(() => async () => undefined);
     try {
       await super.start();
     } finally {
@@ -169,8 +172,11 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
         maps: ['0:v', '1:a'],
         options: [
           ['copyts', true],
-          ['vf', `trim=start=${TIMELINE_START},${videoFilter(width, height)}`],
-          ['af', `atrim=start=${TIMELINE_START}`],
+          // The first frame kept is the one the constant frame rate puts exactly at the start,
+          // and the first audio is one AAC frame later, so that the encoder's priming frame
+          // starts there too: both streams of a group start at the same instant.
+          ['vf', `trim=start=${(TIMELINE_START - 0.5 / fps).toFixed(6)},${videoFilter(width, height)}`],
+          ['af', `atrim=start=${(TIMELINE_START + AAC_FRAME).toFixed(6)}`],
           ...videoEncodeOptions(fps, this.cfg.encoder),
           ...audioEncodeOptions(this.cfg.encoder),
           ...seg.options,

@@ -91,7 +91,7 @@ export function segmentOutput(dir: string, group: number, options: EncoderOption
       ['segment_format', 'mpegts'],
       // pes_payload_size=0: one PES per audio frame, so the file is in timestamp order (a cut at
       // a timestamp then keeps all audio before it; by default audio trails the video by ~0.2 s).
-      ['segment_format_options', 'mpegts_copyts=1:pes_payload_size=0'],
+      ['segment_format_options', 'mpegts_copyts=1:pes_payload_size=0:omit_video_pes_length=0'],
       ['individual_header_trailer', 0],
       ['segment_list', `${dir}/${listName(group)}`],
       ['segment_list_type', 'csv'],

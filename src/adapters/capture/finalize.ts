@@ -5,8 +5,8 @@
  * How the joining works, linear in the number of segments and files open one at a time:
  * - each group becomes a small VOD playlist of its segments (ffmpeg's HLS demuxer reads them as
  *   one continuous MPEG-TS stream, keeping the group's own timeline);
- * - an `ffconcat` list puts the groups one after the other, each from its first video frame
- *   (`inpoint`) to where `stop()` was called (`duration`, `outpoint`).
+ * - an `ffconcat` list puts the groups one after the other, each from its first packet to where
+ *   `stop()` was called (`duration`, `outpoint`).
  * Audio: one group is copied as is; several groups have small audio gaps or overlaps at their
  * joints (each group's audio starts and stops a few ms apart from its video), so the audio is
  * then re-encoded once through `aresample=async` (gaps filled with silence, overlaps trimmed)
@@ -91,18 +91,19 @@ export async function finalizeSegments(options: FinalizeOptions, config: Finaliz
       const playlist = join(work, `g${group.group}.m3u8`);
       await writeFile(playlist, groupPlaylist(group, span));
       // duration: where the next group starts; outpoint: what ffmpeg captured after stop() goes.
-      entries.push(
-        `file ${quote(`file:${playlist}`)}`,
-        `inpoint ${span.videoStart.toFixed(6)}`,
-        `duration ${(span.end - span.videoStart).toFixed(6)}`,
-        `outpoint ${span.end.toFixed(6)}`,
-      );
+      // No `inpoint`: it makes ffmpeg seek in the group, which its HLS demuxer does not always
+      // manage; groups are written so that both streams start together instead.
+      // Cut at `end`, plus half a frame: ffmpeg's H.264 parser hands a frame on only when the
+      // next one starts, so a cut exactly at `end` can lose the last frame wanted. The group
+      // then lasts up to half a frame longer; the output's `-t` trims the overall end exactly.
+      const outpoint = span.end + 0.5 / (group.meta?.fps ?? 30);
+      entries.push(`file ${quote(`file:${playlist}`)}`, `duration ${(outpoint - span.start).toFixed(6)}`, `outpoint ${outpoint.toFixed(6)}`);
     }
     const concat = join(work, 'all.ffconcat');
     await writeFile(concat, entries.join('\n') + '\n');
 
     const hasAudio = spans.some((s) => s.span.hasAudio);
-    const total = spans.reduce((sum, s) => sum + (s.span.end - s.span.videoStart), 0);
+    const total = spans.reduce((sum, s) => sum + (s.span.end - s.span.start), 0);
     const audio: OptionPairs = !hasAudio
       ? [['an', true]]
       : spans.length === 1
@@ -115,8 +116,9 @@ export async function finalizeSegments(options: FinalizeOptions, config: Finaliz
           ];
     const cmd = ffmpegCommand()
       .global({ y: true })
-      .input({ url: concat, format: 'concat', options: { safe: 0 } });
-    const common: OptionPairs = [['c:v', 'copy'], ...audio];
+      // discardcorrupt: a segment cut short by a crash ends in a partial frame; drop it.
+      .input({ url: concat, format: 'concat', options: { safe: 0, fflags: '+discardcorrupt' } });
+    const common: OptionPairs = [['c:v', 'copy'], ...audio, ['t', total.toFixed(6)]];
     const maps = hasAudio ? ['0:v:0', '0:a:0?'] : ['0:v:0'];
 
     if (options.output.muxer === 'hls') return await writeHls(cmd, common, maps, outDir, work, options, config);

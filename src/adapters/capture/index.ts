@@ -33,18 +33,20 @@ export interface FfmpegCaptureOptions {
   /** Encoder tuning (preset, crf, segment length...). */
   encoder?: EncoderOptions;
   /**
-   * Display mode: milliseconds taken off video timestamps for the display path's delay (the
-   * page's frames reach the X server 2-3 vsyncs after it drew them, and the grab sees them up
-   * to one frame interval later). Default 60, measured on Chromium 156 / Xvfb at 30 fps.
+   * Display mode: milliseconds taken off video timestamps for the display path's delay (a
+   * frame reaches the X server some vsyncs after the page drew it, and the grab sees it up to
+   * one frame interval later). Default 50: the median measured with Chromium 156 on Xvfb at
+   * 30 fps. The delay itself varies from run to run (about 10 to 110 ms; constant within a
+   * run): Chromium's software compositor keeps a varying number of frames in flight.
    */
   videoDelayMs?: number;
   /** Milliseconds `start()` waits for the first frame (default 15 000). */
   startTimeoutMs?: number;
   /**
    * Display mode: milliseconds from spawning ffmpeg to the planned start of the first group
-   * (default 1000; ffmpeg is ready after ~0.5-1 s on 2 cores; later groups adapt to the startup
-   * times seen). `start()` resolves then, and the group starts exactly there. When ffmpeg is
-   * not ready in time, the group starts at its first frame instead.
+   * (default 1500: right after a page loads, ffmpeg takes 0.5-1.8 s to open its inputs on 2
+   * cores; later groups adapt to the startup times seen). `start()` resolves then, and the group
+   * starts exactly there. When ffmpeg is not ready in time, the group starts at its first frame.
    */
   startupMs?: number;
   /**
@@ -58,7 +60,7 @@ export interface FfmpegCaptureOptions {
 }
 
 /** Default display-path delay (ms), see {@link FfmpegCaptureOptions.videoDelayMs}. */
-export const DEFAULT_VIDEO_DELAY_MS = 60;
+export const DEFAULT_VIDEO_DELAY_MS = 50;
 
 /** The capture driver plus what tests and tools may want to look at. */
 export interface FfmpegCaptureDriver extends CaptureDriver {
@@ -84,7 +86,7 @@ export function ffmpegCapture(options: FfmpegCaptureOptions = {}): FfmpegCapture
     ffprobePath: options.ffprobePath,
     logger,
     startTimeoutMs: options.startTimeoutMs,
-    priority: options.encoderPriority ?? Number(process.env.WR_PRIO ?? -5),
+    priority: options.encoderPriority ?? -5,
   };
 
   async function detect(): Promise<CaptureProbe> {
@@ -147,7 +149,7 @@ export function ffmpegCapture(options: FfmpegCaptureOptions = {}): FfmpegCapture
       const encoder = options.encoder ?? {};
       const session =
         mode === 'video+audio'
-          ? await DisplayCaptureSession.create(open, { ...base, encoder, xvfbPath: options.xvfbPath, videoDelayMs: options.videoDelayMs ?? DEFAULT_VIDEO_DELAY_MS, startupMs: options.startupMs ?? 1000 }, pulse)
+          ? await DisplayCaptureSession.create(open, { ...base, encoder, xvfbPath: options.xvfbPath, videoDelayMs: options.videoDelayMs ?? DEFAULT_VIDEO_DELAY_MS, startupMs: options.startupMs ?? 1500 }, pulse)
           : await ScreencastCaptureSession.create(open, { ...base, encoder });
       sessions.add(session);
       const close = session.close.bind(session);

@@ -155,6 +155,7 @@ export abstract class SegmentCaptureSession implements CaptureSession {
     this.stalled = false;
     const plan = this.planGroup(this.group);
     this.plan = plan;
+    this.config.logger.debug({ taskId: this.open.taskId, group: this.group, args: plan.args }, 'capture ffmpeg');
     let readyAt: number | undefined;
     const spawnedAt = Date.now();
     this.anchoredOnFirstFrame = false;

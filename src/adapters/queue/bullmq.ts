@@ -155,10 +155,11 @@ export function bullmqQueue(options: BullmqQueueOptions = {}): TaskQueue {
     name: 'bullmq',
     capabilities: { distributed: true },
 
-    async add(taskId) {
+    async add(taskId, addOptions) {
       if (typeof taskId !== 'string' || taskId === '') throw new WebRecordError('InvalidParam', 'add: taskId must be a non-empty string');
       const q = await getQueue();
-      await q.add('record', { taskId }, { jobId: taskId, removeOnComplete: true, removeOnFail: true });
+      const jobId = addOptions?.attempt ? `${taskId}-r${addOptions.attempt}` : taskId;
+      await q.add('record', { taskId }, { jobId, removeOnComplete: true, removeOnFail: true });
     },
 
     async waiting() {

@@ -157,6 +157,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): TaskStore {
     return entry;
   };
 
+  const locks = new Map<string, { holder: string; until: number }>();
   const store = (entry: Entry, record: TaskRecord, now: number): TaskRecord => {
     entry.record = record;
     if (record.status === 'finished' && entry.finishedAt === undefined) entry.finishedAt = now;
@@ -249,6 +250,15 @@ export function memoryStore(options: MemoryStoreOptions = {}): TaskStore {
       const out: TaskRecord[] = [];
       for (const { record } of entries.values()) if (record.status !== 'finished') out.push(clone(record));
       return out;
+    },
+
+    async lock(name, holder, ttlMs) {
+      assertOpen();
+      const now = Date.now();
+      const held = locks.get(name);
+      if (held && held.holder !== holder && held.until > now) return false;
+      locks.set(name, { holder, until: now + ttlMs });
+      return true;
     },
 
     async ping() {

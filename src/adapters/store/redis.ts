@@ -340,6 +340,20 @@ export function redisStore(options: RedisStoreOptions = {}): TaskStore {
       return reply.map((h) => decodeHash(h)!).filter((t) => t.status !== 'finished');
     },
 
+    async lock(name, holder, ttlMs) {
+      // Take the lock when free, or extend it when `holder` already has it (compare-and-extend in one script).
+      const got = await call('lock', (r) =>
+        r.eval(
+          "if redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return 1 end if redis.call('get', KEYS[1]) == ARGV[1] then redis.call('pexpire', KEYS[1], ARGV[2]) return 1 end return 0",
+          1,
+          key('lock', name),
+          holder,
+          Math.max(1, Math.round(ttlMs)),
+        ),
+      );
+      return got === 1;
+    },
+
     async ping() {
       await call('ping', (r) => r.ping());
     },
