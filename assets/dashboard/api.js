@@ -53,6 +53,7 @@ export async function signOut() {
 
 const POLL_MS = 3000;
 const SSE_RETRY_MS = 30000;
+const OPEN_TIMEOUT_MS = 8000;
 
 /**
  * Live updates: Server-Sent Events from dashboard/events, and polling every 3 s when they are not
@@ -94,7 +95,12 @@ export function connectLive(handlers) {
     });
   };
 
+  handlers.resync(); // the list now, whatever happens to the event stream
   openSource();
+  // A proxy that buffers the stream never lets it open: poll meanwhile (stopped when it opens).
+  setTimeout(() => {
+    if (source?.readyState !== 1 /* OPEN */ && !poller) startPolling();
+  }, OPEN_TIMEOUT_MS);
   document.addEventListener('visibilitychange', () => {
     if (document.visibilityState === 'visible') handlers.resync();
   });

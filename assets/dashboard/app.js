@@ -24,7 +24,11 @@ function render() {
   count.textContent = visible.length ? String(visible.length) : '';
 }
 
+let healthSoon;
+
 function upsert(task) {
+  clearTimeout(healthSoon);
+  healthSoon = setTimeout(checkHealth, 1000); // in-flight counts change with statuses
   state.tasks.set(task.TaskID, task);
   const existing = rows.querySelector(`tr[data-task-id="${CSS.escape(task.TaskID)}"]`);
   if (existing && matches(task, state.filter)) existing.replaceWith(row(task, { onAction, onPlay, selected: task.TaskID === state.playing }));
@@ -129,7 +133,8 @@ async function checkHealth() {
     const report = await health();
     const failing = Object.entries(report.checks ?? {}).filter(([, c]) => !c.ok);
     el.className = `health ${report.ok ? 'health-ok' : 'health-bad'}`;
-    text.textContent = report.ok ? `Healthy · ${report.inFlight}/${report.capacity} recording` : 'Unhealthy';
+    text.textContent = report.ok ? 'Healthy' : 'Unhealthy';
+    el.querySelector('.health-detail').textContent = report.ok ? `${report.inFlight}/${report.capacity} recording` : '';
     el.title = report.ok
       ? `Node ${report.nodeId} (${report.role}): ${report.waiting} waiting`
       : failing.map(([name, c]) => `${name}: ${c.error ?? 'failed'}`).join('\n') || 'The recorder is closed';
@@ -137,6 +142,7 @@ async function checkHealth() {
     if (signedOut(err)) return;
     el.className = 'health health-bad';
     text.textContent = 'Unreachable';
+    el.querySelector('.health-detail').textContent = '';
     el.title = String(err.message);
   }
 }

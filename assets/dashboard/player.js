@@ -46,7 +46,9 @@ function reset() {
 function showInfo(task, ...extra) {
   const { info } = els();
   const video = task.Result?.Videos?.[0];
-  const facts = [video?.Filename, video && bytes(video.FileSize), video && duration(video.FileDuration), task.Muxer === 'hls' ? 'HLS' : 'MP4'].filter(Boolean);
+  const files = task.Result?.Videos ?? [];
+  const size = files.reduce((sum, f) => sum + (f.FileSize ?? 0), 0);
+  const facts = [video?.Filename, files.length > 1 && `${files.length} files`, video && bytes(size), video && duration(video.FileDuration), task.Muxer === 'hls' ? 'HLS' : 'MP4'].filter(Boolean);
   const href = task.Play && !task.Play.Blocked ? task.Play.URL : safeHref(video?.FileURL);
   info.replaceChildren(
     h('div', { class: 'player-title' }, h('span', { class: 'url', title: task.RecordURL }, shortUrl(task.RecordURL))),

@@ -14,9 +14,16 @@
  * into a page): `dashboard.token` is exchanged once (`?token=` or the login form) for an HttpOnly,
  * SameSite=Strict session cookie (HMAC-signed expiry, keyed from the token: changing the token
  * ends every session); the host's `authorize` hook, when configured, is asked too (it may name
- * the tenant). All configured checks must pass. POSTs also need the `x-web-record-dashboard: 1`
- * header (a cross-site form cannot send it, a cross-site fetch cannot without a CORS preflight
- * that is never granted) and a `Sec-Fetch-Site` that is not cross-site.
+ * the tenant). All configured checks must pass; the key-pair `verify` is not run on these paths.
+ * POSTs also need the `x-web-record-dashboard: 1` header (a cross-site form cannot send it, a
+ * cross-site fetch cannot without a CORS preflight that is never granted) and a `Sec-Fetch-Site`
+ * that is not cross-site.
+ *
+ * CSP: scripts, styles and workers only from `'self'` (no inline code; hls.js and its worker are
+ * served from the package), `media-src 'self' blob:` (blob: for hls.js's MediaSource) plus only the
+ * remote origins the recordings are known to live on (the storage's, `dashboard.mediaOrigins`),
+ * never `*`: local files play through `/dashboard/media/`, and a file elsewhere gets a Download
+ * link instead of widening what the page may load.
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -221,7 +228,7 @@ function createDashboard(recorder: Recorder, http: HandlerOptions, options: Dash
   }
 
   async function asset(name: string, headers: IncomingHttpHeaders): Promise<HttpResponse> {
-    const file = vendor[name] ?? (ASSET_NAME.test(name) && name !== 'index.html' ? join(dir, name) : undefined);
+    const file = vendor[name] ?? (ASSET_NAME.test(name) ? join(dir, name) : undefined);
     if (!file || !existsSync(file)) return json(404, errorBody('InvalidParam', 'no such asset'));
     const { body, etag } = await load(file);
     const base = { 'content-type': ASSET_TYPES[name.split('.').pop()!] ?? 'application/octet-stream', 'x-content-type-options': 'nosniff', 'cache-control': 'no-cache', etag };

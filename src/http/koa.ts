@@ -4,7 +4,7 @@
  */
 import type { Context, Middleware, Next } from 'koa';
 import type { Recorder } from '../core/recorder.js';
-import { originOf, setup, type WebRecordOptions } from './middleware.js';
+import { originOf, send, setup, type WebRecordOptions } from './middleware.js';
 
 export type { WebRecordOptions } from './middleware.js';
 
@@ -31,6 +31,13 @@ export function koaWebRecord(options: KoaWebRecordOptions = {}): KoaWebRecordMid
       parsedBody: (ctx.request as unknown as { body?: unknown }).body,
       raw: ctx,
     });
+    if (response.body !== undefined && typeof response.body !== 'string') {
+      // Streams (files, dashboard events) are written straight to the socket, as on Express: a
+      // client that goes away mid-stream is not an application error.
+      ctx.respond = false;
+      await send(ctx.res, response);
+      return;
+    }
     ctx.status = response.status;
     ctx.set(response.headers);
     ctx.body = response.body ?? null;

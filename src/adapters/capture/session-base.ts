@@ -111,9 +111,10 @@ export abstract class SegmentCaptureSession implements CaptureSession {
   }
 
   get running(): boolean {
-    return !!this.proc?.running && !this.stopping;
+    return !!this.proc?.running && !this.stopping && !this.starting;
   }
-  private stopping = false;
+  private stopping: Promise<void> | undefined;
+  private starting = false;
 
   /**
    * Milliseconds from spawning ffmpeg to a group's planned start: `initial` at first, then 1.3x
@@ -145,7 +146,17 @@ export abstract class SegmentCaptureSession implements CaptureSession {
   /** {@inheritDoc CaptureSession.start} */
   async start(): Promise<void> {
     if (this.closed) throw new WebRecordError('RecordFailed', 'the capture is closed');
-    if (this.running) return;
+    if (this.running || this.starting) return;
+    await this.stopping;
+    this.starting = true;
+    try {
+      await this.startGroup();
+    } finally {
+      this.starting = false;
+    }
+  }
+
+  private async startGroup(): Promise<void> {
     this.group = await nextGroup(this.open.segmentDir);
     this.groupBytes = 0;
     this.segIndex = 0;
@@ -175,7 +186,8 @@ export abstract class SegmentCaptureSession implements CaptureSession {
     void proc.done.then((exit) => {
       if (this.watchdog) clearInterval(this.watchdog);
       void this.afterExit();
-      if (this.proc !== proc || (exit.requested && !this.stalled)) return;
+      // A failure while start() runs is reported by start() itself.
+      if (this.proc !== proc || (exit.requested && !this.stalled) || this.starting) return;
       const why = this.stalled ? `no frame for ${(this.config.stallTimeoutMs ?? 10_000) / 1000} s` : `${exit.signal ?? `code ${exit.code}`}: ${exit.errorLine ?? 'no error output'}`;
       this.fail(new WebRecordError('RecordFailed', `ffmpeg stopped (${why})`));
     });
@@ -300,27 +312,27 @@ export abstract class SegmentCaptureSession implements CaptureSession {
     this.history = [];
   }
 
-  /** {@inheritDoc CaptureSession.stop} */
-  async stop(): Promise<void> {
+  /** {@inheritDoc CaptureSession.stop} Idempotent: concurrent calls share one stop. */
+  stop(): Promise<void> {
+    this.stopping ??= this.stopGroup().finally(() => (this.stopping = undefined));
+    return this.stopping;
+  }
+
+  private async stopGroup(): Promise<void> {
     const proc = this.proc;
-    if (!proc || !proc.running || this.stopping) return;
-    this.stopping = true;
-    try {
-      const end = Date.now();
-      if (this.watchdog) clearInterval(this.watchdog);
-      await writeMeta(this.open.segmentDir, this.group, this.meta(end)).catch(() => undefined);
-      await this.beforeStop();
-      if (this.plan!.tailMs > 0) await sleep(this.plan!.tailMs);
-      const exit = await proc.stop({ graceMs: 8000 });
-      await this.trackBytes();
-      const last = await stat(join(this.open.segmentDir, segmentName(this.group, this.segIndex))).catch(() => undefined);
-      this.groupBytes += last?.size ?? 0;
-      this.finishGroup(end);
-      if (exit.signal === 'SIGKILL') {
-        this.config.logger.warn({ taskId: this.open.taskId, group: this.group }, 'capture encoder had to be killed; the last segment may be cut short');
-      }
-    } finally {
-      this.stopping = false;
+    if (!proc || !proc.running) return;
+    const end = Date.now();
+    if (this.watchdog) clearInterval(this.watchdog);
+    await writeMeta(this.open.segmentDir, this.group, this.meta(end)).catch(() => undefined);
+    await this.beforeStop();
+    if (this.plan!.tailMs > 0) await sleep(this.plan!.tailMs);
+    const exit = await proc.stop({ graceMs: 8000 });
+    await this.trackBytes();
+    const last = await stat(join(this.open.segmentDir, segmentName(this.group, this.segIndex))).catch(() => undefined);
+    this.groupBytes += last?.size ?? 0;
+    this.finishGroup(end);
+    if (exit.signal === 'SIGKILL') {
+      this.config.logger.warn({ taskId: this.open.taskId, group: this.group }, 'capture encoder had to be killed; the last segment may be cut short');
     }
   }
 
@@ -352,6 +364,7 @@ export abstract class SegmentCaptureSession implements CaptureSession {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.closed = true;
+      while (this.starting) await sleep(20);
       await this.stop().catch(() => undefined);
       await this.proc?.kill().catch(() => undefined);
       if (this.watchdog) clearInterval(this.watchdog);
