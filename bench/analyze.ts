@@ -26,6 +26,8 @@ export interface AnalyzeOptions {
   expectedDuration?: number;
   /** Where the page's top-left corner is in the video, and video px per CSS px (default 0, 0, 1). */
   region?: { x?: number; y?: number; scale?: number };
+  /** Also return every frame's time and frame code (`frameLog`); memory grows with the length. */
+  frames?: boolean;
 }
 
 export interface Freeze { atSec: number; ms: number }
@@ -81,9 +83,12 @@ export interface Analysis {
     unpairedFlashes: number;
     unpairedBeeps: number;
   };
+  /** With `frames: true`: each decoded frame's time (s from T0) and raw frame code (-1 = unreadable). */
+  frameLog?: { pts: number[]; code: number[] };
 }
 
 const r3 = (v: number): number => Math.round(v * 1000) / 1000;
+const r6 = (v: number): number => Math.round(v * 1e6) / 1e6;
 
 class Growable {
   data: Float64Array;
@@ -329,6 +334,10 @@ export async function analyzeRecording(file: string, opts: AnalyzeOptions = {}):
       peakDb: audio?.peakDb ?? null,
     },
     av: pairFlashes(st.flashes, beeps),
+    ...(opts.frames ? { frameLog: {
+      pts: Array.from(track.pts.data.subarray(0, track.pts.length), r6),
+      code: Array.from(track.codes.data.subarray(0, track.codes.length)),
+    } } : {}),
   };
 }
 

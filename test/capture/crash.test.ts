@@ -9,7 +9,7 @@ import { chromiumBrowser } from '../../src/adapters/browser/chromium.js';
 import { ffmpegCapture, listGroups, type FfmpegCaptureDriver } from '../../src/adapters/capture/index.js';
 import type { SegmentCaptureSession } from '../../src/adapters/capture/session-base.js';
 import { pidAlive } from '../../src/adapters/ffmpeg/child.js';
-import { audioLevels, childProcesses, decodes, probeStreams, serve, sleep, tmp, waitFor, type Served } from './helpers.js';
+import { audioLevels, cleanupTmp, childProcesses, decodes, probeStreams, serve, sleep, tmp, waitFor, type Served } from './helpers.js';
 
 let capture: FfmpegCaptureDriver;
 let server: Served;
@@ -20,6 +20,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  cleanupTmp();
   await capture?.close?.();
   await server?.close();
   await waitFor(() => childProcesses().length === 0, 10_000, 'child processes to exit').catch(() => undefined);

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromiumBrowser } from '../../src/adapters/browser/chromium.js';
 import { ffmpegCapture, listGroups, type FfmpegCaptureDriver } from '../../src/adapters/capture/index.js';
 import type { OutputFile } from '../../src/core/capture.js';
-import { audioLevels, childProcesses, decodes, lineLuma, probeStreams, serve, sleep, tmp, waitFor, type Served } from './helpers.js';
+import { audioLevels, cleanupTmp, childProcesses, decodes, lineLuma, probeStreams, serve, sleep, tmp, waitFor, type Served } from './helpers.js';
 
 const browser = chromiumBrowser();
 let capture: FfmpegCaptureDriver;
@@ -74,6 +74,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  cleanupTmp();
   await capture?.close?.();
   await server?.close();
   // Every Xvfb, pulseaudio, ffmpeg and Chromium is gone.

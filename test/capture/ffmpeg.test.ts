@@ -2,7 +2,7 @@
  * The ffmpeg wrapper: argument building, progress parsing, graceful stop, error lines, probes.
  */
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import {
   execFfmpeg,
   FfmpegError,
@@ -21,7 +21,7 @@ import {
   waitExit,
   type FfmpegProgress,
 } from '../../src/adapters/ffmpeg/index.js';
-import { tmp } from './helpers.js';
+import { cleanupTmp, tmp } from './helpers.js';
 
 describe('ffmpeg arguments', () => {
   it('renders options in order, flags for true, nothing for false/undefined', () => {
@@ -164,3 +164,5 @@ describe('ffmpeg process', () => {
     expect(pidAlive(pid)).toBe(false);
   });
 });
+
+afterAll(() => cleanupTmp());

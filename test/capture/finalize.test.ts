@@ -9,7 +9,7 @@ import { WebRecordError } from '../../src/core/errors.js';
 import { aesKeyBytes, finalizeSegments, parsePlaylist } from '../../src/adapters/capture/finalize.js';
 import { ffmpegCapture } from '../../src/adapters/capture/index.js';
 import { listGroups, nextGroup, parseList, recordedMsIn } from '../../src/adapters/capture/segments.js';
-import { audioLevels, decodes, probeStreams, serve, synthGroup, tmp, type Served } from './helpers.js';
+import { audioLevels, cleanupTmp, decodes, probeStreams, serve, synthGroup, tmp, type Served } from './helpers.js';
 
 describe('finalize', () => {
   let root: string;
@@ -26,6 +26,7 @@ describe('finalize', () => {
     server = await serve({ key: () => servedKey });
   });
   afterAll(async () => {
+    cleanupTmp();
     await server?.close();
   });
 

@@ -3,7 +3,7 @@
  * ffmpeg/ffprobe, synthetic segment groups (no browser needed) and a leak check.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -54,8 +54,18 @@ export async function serve(options: { mp4?: Buffer; key?: () => Buffer | undefi
   return { url: `http://127.0.0.1:${port}`, close: () => new Promise((r) => server.close(() => r())) };
 }
 
+const tmpDirs: string[] = [];
+
+/** A fresh temporary directory, removed by {@link cleanupTmp}. */
 export function tmp(prefix = 'wr-capture-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  tmpDirs.push(dir);
+  return dir;
+}
+
+/** Removes the temporary directories made by {@link tmp} (call in afterAll). */
+export function cleanupTmp(): void {
+  for (const dir of tmpDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 }
 
 /** Streams of a file as ffprobe sees them. */

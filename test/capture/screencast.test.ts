@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromiumBrowser } from '../../src/adapters/browser/chromium.js';
 import { ffmpegCapture, type FfmpegCaptureDriver } from '../../src/adapters/capture/index.js';
-import { childProcesses, decodes, probeStreams, serve, sleep, tmp, waitFor, type Served } from './helpers.js';
+import { childProcesses, cleanupTmp, decodes, probeStreams, serve, sleep, tmp, waitFor, type Served } from './helpers.js';
 
 let capture: FfmpegCaptureDriver;
 let server: Served;
@@ -18,6 +18,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  cleanupTmp();
   await capture?.close?.();
   await server?.close();
   await waitFor(() => childProcesses().length === 0, 10_000, 'child processes to exit').catch(() => undefined);

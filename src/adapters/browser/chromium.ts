@@ -11,6 +11,7 @@ import { killPid } from '../ffmpeg/child.js';
 import { ChromiumSession } from './chromium-session.js';
 import { headfulAvailable, resolveChromium } from './executable.js';
 
+/** Options of {@link chromiumBrowser} (all optional). */
 export interface ChromiumBrowserOptions {
   /** Chromium/Chrome executable. Default: `$WEB_RECORD_CHROMIUM`, a system Chromium, else `@sparticuz/chromium`. */
   executablePath?: string;

@@ -39,6 +39,7 @@ import type { PulseServer, PulseSink } from './pulse.js';
 import { SegmentCaptureSession, type GroupPlan, type SessionConfig } from './session-base.js';
 import { startXvfb, type XvfbDisplay } from './xvfb.js';
 
+/** Settings of a display session (from the driver options). */
 export interface DisplaySessionConfig extends SessionConfig {
   encoder: EncoderOptions;
   xvfbPath?: string;

@@ -22,6 +22,7 @@ import { ffprobe, probeDuration } from '../ffmpeg/probe.js';
 import { execFfmpeg, FfmpegError } from '../ffmpeg/process.js';
 import { groupSpan, listGroups, type GroupSpan, type SegmentGroup } from './segments.js';
 
+/** Executables and audio settings for `finalizeSegments`. */
 export interface FinalizeConfig {
   ffmpegPath?: string;
   ffprobePath?: string;

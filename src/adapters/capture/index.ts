@@ -17,6 +17,7 @@ import { ScreencastCaptureSession } from './screencast-session.js';
 import { recordedMsIn } from './segments.js';
 import { startXvfb } from './xvfb.js';
 
+/** Options of {@link ffmpegCapture} (all optional). */
 export interface FfmpegCaptureOptions {
   /**
    * `display`: Xvfb + PulseAudio + x11grab (picture and sound); `screencast`: CDP frames, no

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { WebRecordError } from '../../core/errors.js';
 import { runCommand, spawnChild, terminate } from '../ffmpeg/child.js';
 
+/** Where the PulseAudio programs and runtime directory are. */
 export interface PulseOptions {
   /** pulseaudio executable (default `pulseaudio` on `PATH`). */
   path?: string;

@@ -18,6 +18,7 @@ import type { FfmpegProcess } from '../ffmpeg/process.js';
 import { segmentOutput, videoEncodeOptions, videoFilter, type EncoderOptions } from './encoder.js';
 import { SegmentCaptureSession, type GroupPlan, type SessionConfig } from './session-base.js';
 
+/** Settings of a screencast session (from the driver options). */
 export interface ScreencastSessionConfig extends SessionConfig {
   encoder: EncoderOptions;
 }

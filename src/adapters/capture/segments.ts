@@ -71,6 +71,7 @@ export async function writeMeta(dir: string, group: number, meta: GroupMeta): Pr
   await rename(`${path}.tmp`, path);
 }
 
+/** A segment file of a group. */
 export interface SegmentFile {
   index: number;
   name: string;
@@ -78,6 +79,7 @@ export interface SegmentFile {
   size: number;
 }
 
+/** One line of a segment list: a complete segment and its time span (s). */
 export interface ListEntry {
   name: string;
   start: number;

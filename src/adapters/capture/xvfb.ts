@@ -8,6 +8,7 @@ import type { Readable } from 'node:stream';
 import { WebRecordError } from '../../core/errors.js';
 import { spawnChild, terminate } from '../ffmpeg/child.js';
 
+/** How to start a virtual display. */
 export interface XvfbOptions {
   /** Screen size in pixels (make it larger than the page: no window manager clamps windows). */
   width: number;

@@ -90,6 +90,7 @@ export function pidAlive(pid: number): boolean {
   }
 }
 
+/** `spawn` options plus the orphan protection switch. */
 export interface SpawnChildOptions extends SpawnOptions {
   /** Kill the child when this process dies, even abruptly (Linux `setpriv --pdeathsig`). Default true. */
   killWithParent?: boolean;

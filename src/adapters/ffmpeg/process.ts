@@ -83,6 +83,7 @@ export interface FfmpegExit {
   spawnError?: Error;
 }
 
+/** How to run ffmpeg: executable, stdin use, live statistics, stderr handling. */
 export interface RunFfmpegOptions {
   /** ffmpeg executable (default: option-less {@link ffmpegPath}). */
   path?: string;

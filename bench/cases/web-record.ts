@@ -1,0 +1,221 @@
+/**
+ * web-record's own cases, through its programmatic API (createRecorder -> start -> stop -> done),
+ * run from source (tsx), with the capture driver options of src/adapters/capture.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createRecorder } from '../../src/create-recorder.js';
+import { ffmpegCapture } from '../../src/adapters/capture/index.js';
+import type { Logger } from '../../src/core/logger.js';
+import type { RecordingTask, TaskInfo } from '../../src/core/recorder.js';
+import type { Recorder } from '../../src/core/recorder.js';
+import { sleep } from '../lib/env.js';
+import { failedRow, measureFile, quietGate, within } from '../lib/measure.js';
+import { Meter } from '../lib/proc-meter.js';
+import type { BenchContext, CaseOutput, RecordingRow } from '../lib/registry.js';
+
+export interface WebRecordSpec {
+  id: string;
+  label: string;
+  class: string;
+  width: number;
+  height: number;
+  mode: 'auto' | 'display' | 'screencast';
+  /** Recordings at once. */
+  count?: number;
+  /** Pause after `atSec` recorded seconds for `forSec` seconds. */
+  pause?: { atSec: number; forSec: number };
+}
+
+/** A logger that keeps warnings and errors (they go into the row's notes). */
+function keepingLogger(into: string[]): Logger {
+  const keep = (level: string) => (obj: object, msg?: string): void => {
+    const o = obj as { err?: { message?: string } };
+    into.push(`${level}: ${msg ?? ''}${o.err?.message ? ` (${o.err.message})` : ''}`.slice(0, 300));
+  };
+  return { debug() {}, info() {}, warn: keep('warn'), error: keep('error') };
+}
+
+/** Times (performance.now) at which each task first reached each status. */
+class StatusClock {
+  private readonly seen = new Map<string, Map<string, number>>();
+  private readonly waiters: Array<{ id: string; status: string; resolve: (t: number) => void }> = [];
+  constructor(recorder: Recorder) {
+    recorder.on('status', (t: TaskInfo) => {
+      const m = this.seen.get(t.taskId) ?? new Map<string, number>();
+      this.seen.set(t.taskId, m);
+      if (m.has(t.status)) return;
+      const now = performance.now();
+      m.set(t.status, now);
+      for (const w of this.waiters.filter((x) => x.id === t.taskId && x.status === t.status)) {
+        this.waiters.splice(this.waiters.indexOf(w), 1);
+        w.resolve(now);
+      }
+    });
+  }
+  at(id: string, status: string): number | undefined { return this.seen.get(id)?.get(status); }
+  /** Resolves with the time `id` reached `status` (or `finished` first: then rejects). */
+  wait(id: string, status: string, task: RecordingTask): Promise<number> {
+    const seen = this.at(id, status);
+    if (seen !== undefined) return Promise.resolve(seen);
+    return new Promise<number>((resolve, reject) => {
+      this.waiters.push({ id, status, resolve });
+      void task.done.then((info) => {
+        if (this.at(id, status) === undefined) reject(new Error(`task ended before ${status}: ${info.result?.errorCode ?? ''} ${info.result?.errorMessage ?? ''}`));
+      });
+    });
+  }
+}
+
+function newRecorder(ctx: BenchContext, spec: WebRecordSpec, notes: string[]): { recorder: Recorder; workDir: string } {
+  const workDir = mkdtempSync(join(tmpdir(), 'web-record-bench-'));
+  const logger = keepingLogger(notes);
+  const recorder = createRecorder({
+    outputDir: join(ctx.outDir, spec.id),
+    workDir,
+    allowPrivateNetworks: true,
+    concurrency: Math.max(2, spec.count ?? 1),
+    capture: ffmpegCapture({ mode: spec.mode, logger }),
+    logger,
+  });
+  return { recorder, workDir };
+}
+
+function filePath(ctx: BenchContext, spec: WebRecordSpec, info: TaskInfo): string {
+  const v = info.result?.videos?.[0];
+  if (!v?.key) throw new Error(`no video delivered: ${info.result?.errorCode ?? ''} ${info.result?.errorMessage ?? ''}`.trim());
+  return join(ctx.outDir, spec.id, v.key);
+}
+
+/** Records `spec` and measures it: one row per recording. */
+export async function runWebRecord(ctx: BenchContext, spec: WebRecordSpec): Promise<CaseOutput> {
+  const count = spec.count ?? 1;
+  const D = ctx.duration;
+  const notes: string[] = [];
+  await quietGate(ctx, spec.label);
+  const { recorder, workDir } = newRecorder(ctx, spec, notes);
+  const clock = new StatusClock(recorder);
+  const progress = new Map<string, { stalls: number; fps: number }>();
+  recorder.on('progress', (p) => progress.set(p.taskId, { stalls: p.stalls, fps: p.fps }));
+  const meter = new Meter();
+  const overlap = new Meter();
+  let metering = false;
+  try {
+    const one = async (i: number) => {
+      const t0 = performance.now();
+      const task = await recorder.start({ recordURL: ctx.pageUrl, width: spec.width, height: spec.height, fps: 30, maxDurationLimit: D + 120 });
+      const tRec = await within(clock.wait(task.id, 'recording', task), 60_000, 'web-record start');
+      if (!metering) { metering = true; meter.start(); }
+      if (i === count - 1 && count > 1) overlap.start();
+      let pauseInfo: Record<string, number> | undefined;
+      if (spec.pause) {
+        await sleep(spec.pause.atSec * 1000);
+        const p0 = performance.now();
+        await task.pause();
+        const p1 = performance.now();
+        await sleep(spec.pause.forSec * 1000);
+        const r0 = performance.now();
+        await task.resume();
+        const r1 = performance.now();
+        await sleep((D - spec.pause.atSec) * 1000);
+        pauseInfo = { pauseCallMs: p1 - p0, resumeCallMs: r1 - r0, pausedWallSec: (r1 - p0) / 1000 };
+      } else await sleep(D * 1000);
+      if (i === 0 && count > 1) overlap.mark('end');
+      const s0 = performance.now();
+      await task.stop();
+      const s1 = performance.now();
+      meter.mark(`stop${i}`);
+      const info = await within(task.done, 180_000, 'web-record delivery');
+      const s2 = performance.now();
+      return { task, info, startToRecordingMs: tRec - t0, stopMs: s1 - s0, deliverMs: s2 - s1, pauseInfo };
+    };
+    const runs = await Promise.all(Array.from({ length: count }, (_, i) => (i ? sleep(200 * i).then(() => one(i)) : one(i))));
+    const m = meter.stop();
+    const ov = count > 1 ? overlap.stop() : undefined;
+    const rows: RecordingRow[] = [];
+    for (const [i, r] of runs.entries()) {
+      const label = count > 1 ? `${spec.label} #${i + 1}` : spec.label;
+      const row: RecordingRow = { label, kind: 'web-record', class: spec.class, expectedSec: D, meter: m, cpuRecordedSec: D * count, notes: [...new Set(notes)].slice(0, 8) };
+      try { row.file = filePath(ctx, spec, r.info); } catch (err) { row.error = (err as Error).message; }
+      if (r.info.result?.errorCode) row.notes.push(`result: ${r.info.result.errorCode} ${r.info.result.errorMessage ?? ''}`);
+      row.extra = {
+        startToRecordingMs: Math.round(r.startToRecordingMs),
+        stopCallMs: Math.round(r.stopMs),
+        deliverMs: Math.round(r.deliverMs),
+        taskRecordedMs: r.info.recordedMs,
+        fileDuration: r.info.result?.videos?.[0]?.fileDuration,
+        captureMode: r.info.captureMode,
+        encoderStalls: progress.get(r.task.id)?.stalls,
+        warnings: r.info.warnings,
+        ...(r.pauseInfo ?? {}),
+        ...(ov ? { overlapMachineShare: ov.machineShare, overlapSec: ov.marks.end?.atSec, overlapTreeCpuSec: ov.marks.end?.cpuSec } : {}),
+      };
+      await measureFile(row, spec.pause ? { frames: true } : {});
+      rows.push(row);
+    }
+    return { rows };
+  } catch (err) {
+    if (metering) meter.stop();
+    return { rows: [failedRow(spec.label, 'web-record', spec.class, D, err)] };
+  } finally {
+    await within(recorder.close(), 60_000, 'recorder.close').catch(() => undefined);
+    rmSync(workDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Start latency: `start()` to the `recording` status, which the capture reports at the instant
+ * of the first recorded frame (session.start() resolves at the group's planned start).
+ * Cold = a new recorder (no browser, no sound server yet). web-record has no warm option (no
+ * pre-launched browser: every task launches its own Chromium, see TaskRunner.openPage), so the
+ * second figure is the next start on the same recorder (sound server up, capture probe cached,
+ * browser still launched for the task).
+ */
+export async function runStartLatency(ctx: BenchContext, reps = 2): Promise<CaseOutput> {
+  const spec: WebRecordSpec = { id: 'start-latency', label: 'start latency', class: '720p', width: 1280, height: 720, mode: 'auto' };
+  await quietGate(ctx, spec.label);
+  const cold: number[] = [], next: number[] = [], notes: string[] = [];
+  const measure = async (recorder: Recorder, clock: StatusClock): Promise<number> => {
+    const t0 = performance.now();
+    const task = await recorder.start({ recordURL: ctx.pageUrl, width: 1280, height: 720, fps: 30, maxDurationLimit: 60 });
+    const t1 = await within(clock.wait(task.id, 'recording', task), 60_000, 'start');
+    await sleep(1000);
+    await task.stop();
+    await within(task.done, 60_000, 'delivery');
+    return t1 - t0;
+  };
+  try {
+    for (let r = 0; r < reps; r++) {
+      const { recorder, workDir } = newRecorder(ctx, spec, notes);
+      try {
+        const clock = new StatusClock(recorder);
+        cold.push(await measure(recorder, clock));
+        if (r === reps - 1) for (let k = 0; k < 2; k++) next.push(await measure(recorder, clock));
+      } finally {
+        await recorder.close().catch(() => undefined);
+        rmSync(workDir, { recursive: true, force: true });
+      }
+    }
+  } catch (err) {
+    return { sections: [{ title: 'Start latency (web-record)', lines: [`failed: ${(err as Error).message}`] }] };
+  }
+  const fmt = (v: number[]): string => v.map((x) => `${(x / 1000).toFixed(2)} s`).join(', ');
+  return {
+    sections: [{
+      title: 'Start latency (web-record)',
+      table: {
+        head: ['start', 'start() -> first recorded frame', 'runs'],
+        rows: [
+          ['cold: new recorder, browser not running', `${(Math.min(...cold) / 1000).toFixed(2)}-${(Math.max(...cold) / 1000).toFixed(2)} s`, fmt(cold)],
+          ['next start on the same recorder (browser still launched per task)', `${(Math.min(...next) / 1000).toFixed(2)}-${(Math.max(...next) / 1000).toFixed(2)} s`, fmt(next)],
+        ],
+      },
+      lines: [
+        'web-record has no warm option (no pre-launched browser pool in RecorderOptions, ChromiumBrowserOptions or FfmpegCaptureOptions): every task launches its own Chromium, so only cold starts exist; the second line is the same recorder\'s next task.',
+        'The `recording` status is set when the capture\'s first group starts: its first frame is at that instant (display mode plans the start `startupMs` = 1.5 s after spawning ffmpeg).',
+        ...[...new Set(notes)].slice(0, 4).map((n) => `log: ${n}`),
+      ],
+    }],
+  };
+}
