@@ -32,7 +32,7 @@ export async function serve(argv: string[]): Promise<number> {
     options: {
       host: { type: 'string', default: '127.0.0.1' },
       port: { type: 'string', default: '8080' },
-      dir: { type: 'string', default: './recordings' },
+      dir: { type: 'string' },
       'public-url': { type: 'string' },
       redis: { type: 'string' },
       role: { type: 'string', default: 'all' },
@@ -53,7 +53,7 @@ export async function serve(argv: string[]): Promise<number> {
   const options: WebRecordOptions = {
     ...config,
     role,
-    outputDir: values.dir,
+    outputDir: values.dir ?? config.outputDir ?? './recordings',
     ...(values['public-url'] ? { publicUrl: values['public-url'] } : {}),
     ...(values['allow-private-networks'] ? { allowPrivateNetworks: true } : {}),
   };

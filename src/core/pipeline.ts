@@ -86,6 +86,7 @@ export async function finishTask(ctx: RecorderContext, taskId: string, failure?:
   const { dir, baseName } = outputNames(task);
   let files: OutputFile[] | undefined;
   let keep: 'nothing' | 'segments' | 'output' = 'nothing';
+  let pendingFiles: OutputFile[] | undefined;
 
   const transcode = async (): Promise<OutputFile[]> => {
     await mkdir(outDir, { recursive: true });
@@ -98,7 +99,12 @@ export async function finishTask(ctx: RecorderContext, taskId: string, failure?:
     });
   };
   const go = async (to: TaskStatus, patch: Partial<TaskRecord> = {}) => {
-    task = await move(ctx, task!, to, { ...patch, result: { ...result }, ...(to === 'finished' ? { finishTime: Date.now() } : {}) });
+    task = await move(ctx, task!, to, {
+      ...patch,
+      result: { ...result },
+      ...(pendingFiles ? { pendingFiles } : {}),
+      ...(to === 'finished' ? { finishTime: Date.now() } : {}),
+    });
   };
 
   while (task.status !== 'finished') {
@@ -136,6 +142,7 @@ export async function finishTask(ctx: RecorderContext, taskId: string, failure?:
           ctx.logger.error({ taskId, err: e }, 'upload failed');
           ctx.metrics.failure?.('upload');
           keep = 'output';
+          pendingFiles = files;
         }
         ctx.metrics.stage?.(stage, Date.now() - started);
         await go(after(task));
@@ -158,4 +165,32 @@ export async function finishTask(ctx: RecorderContext, taskId: string, failure?:
   if (keep !== 'output') await rm(outDir, { recursive: true, force: true });
   if (keep !== 'segments') await rm(segmentDir, { recursive: true, force: true });
   return task;
+}
+
+/**
+ * Uploads again what a failed upload kept on disk (`recorder.redrive()`): on success the task's
+ * `Result` gets its Videos and loses the `UploadFailed` error, the kept files are removed, and the
+ * callback (if any) is sent again with the new Describe payload (`Status: "finished"`).
+ */
+export async function redriveTask(ctx: RecorderContext, taskId: string): Promise<TaskRecord> {
+  const task = await ctx.store.get(taskId);
+  if (!task) throw new WebRecordError('InvalidParam', 'invalid task id, task not found');
+  if (task.status !== 'finished' || task.result?.errorCode !== 'UploadFailed' || !task.pendingFiles?.length) {
+    throw new WebRecordError('InvalidStatus', 'only a finished task whose upload failed (Result.ErrorCode UploadFailed) can be re-driven');
+  }
+  const videos = await upload(ctx, task, task.pendingFiles, outputNames(task).dir);
+  const { errorCode: _c, errorMessage: _m, ...rest } = task.result;
+  const res = await ctx.store.update(taskId, { result: { ...rest, videos }, pendingFiles: undefined }, { status: 'finished', version: task.version });
+  if (!res.ok) throw new WebRecordError('InvalidStatus', 'the task changed while it was re-driven (another re-drive?)');
+  await rm(taskPaths(ctx, taskId).outDir, { recursive: true, force: true });
+  ctx.emitStatus(res.task);
+  if (task.params.callbackURL) {
+    const sent = await deliverCallback(task.params.callbackURL, describeTask(res.task), ctx.options.callback);
+    if (!sent.ok) {
+      ctx.metrics.failure?.('callback');
+      const failed = await ctx.store.update(taskId, { result: { ...res.task.result, errorCode: 'CallbackFailed', errorMessage: sent.error } }, { status: 'finished' });
+      if (failed.ok) return failed.task;
+    }
+  }
+  return res.task;
 }

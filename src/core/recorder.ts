@@ -10,6 +10,7 @@ import { invalidParam, WebRecordError } from './errors.js';
 import { newTaskId } from './ids.js';
 import { absoluteFileUrl, parseStart } from './protocol.js';
 import { decide, type ControlAction } from './state-machine.js';
+import { redriveTask } from './pipeline.js';
 import { TaskRunner } from './task-runner.js';
 import type { TaskQuery } from './task-store.js';
 import type { CosOutput, Muxer, TaskParams, TaskRecord } from './types.js';
@@ -39,7 +40,7 @@ export interface RequestContext {
 }
 
 /** A task as the programmatic API shows it. Times are Unix milliseconds. */
-export type TaskInfo = Omit<TaskRecord, 'owner' | 'leaseUntil' | 'version' | 'attempts' | 'baseURL'>;
+export type TaskInfo = Omit<TaskRecord, 'owner' | 'leaseUntil' | 'version' | 'attempts' | 'baseURL' | 'pendingFiles'>;
 
 export interface RecorderEvents extends Record<string, unknown> {
   /** A task changed status (on any node, when the bus is shared). */
@@ -114,7 +115,7 @@ export function toSeedData(o: StartOptions): Record<string, unknown> {
 }
 
 function toInfo(task: TaskRecord, baseURL?: string): TaskInfo {
-  const { owner: _o, leaseUntil: _l, version: _v, attempts: _a, baseURL: taskBase, ...info } = task;
+  const { owner: _o, leaseUntil: _l, version: _v, attempts: _a, baseURL: taskBase, pendingFiles: _p, ...info } = task;
   const base = baseURL ?? taskBase;
   if (info.result?.videos && base) {
     info.result = { ...info.result, videos: info.result.videos.map((v) => ({ ...v, fileURL: absoluteFileUrl(v.fileURL, base) })) };
@@ -245,6 +246,16 @@ export class Recorder {
       // Someone changed the task meanwhile (a worker claimed it, or another Action won): decide again.
     }
     throw new WebRecordError('InternalError', `task ${taskId} kept changing; try again`);
+  }
+
+  /**
+   * Uploads again the files of a task whose upload failed (they were kept on this node's disk);
+   * resolves with the task, now with its Videos. `InvalidStatus` for any other task.
+   */
+  async redrive(taskId: string, request: RequestContext = {}): Promise<TaskInfo> {
+    this.assertOpen();
+    await this.get(taskId, request);
+    return toInfo(await redriveTask(this.ctx, taskId), request.baseURL);
   }
 
   async list(query: TaskQuery, request: RequestContext = {}): Promise<{ total: number; tasks: TaskRecord[] }> {

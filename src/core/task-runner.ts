@@ -63,6 +63,11 @@ export class TaskRunner {
     const counted = await store.update(this.taskId, { attempts }, { owner: options.nodeId });
     this.task = counted.task ?? claimed.task;
     this.recordedMs = this.task.recordedMs ?? 0;
+    if (attempts > 1 && !isStopped(this.task.status)) {
+      // Taken over: what the previous worker recorded is on disk, up to the moment it stopped.
+      const onDisk = await this.ctx.capture.recordedMs(taskPaths(this.ctx, this.taskId).segmentDir).catch(() => 0);
+      this.recordedMs = Math.max(this.recordedMs, onDisk);
+    }
     const onAbort = () => void this.handoff();
     signal.addEventListener('abort', onAbort, { once: true });
     const ticker = setInterval(() => void this.serial(() => this.tick()), TICK_MS);

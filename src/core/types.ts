@@ -103,6 +103,8 @@ export interface TaskRecord {
   leaseUntil?: number;
   /** How often the task was (re)started by a worker. */
   attempts?: number;
+  /** Files a failed upload kept on this node's disk, for `recorder.redrive()` (not answered). */
+  pendingFiles?: Array<{ path: string; name: string; size: number; duration: number; contentType: string }>;
   /** Origin + mount path of the Start request, to make relative FileURLs absolute later (callbacks). */
   baseURL?: string;
   /** Who created the task (the authenticated key id or the `authorize` hook's tenant). */

@@ -9,7 +9,7 @@ import { chromiumBrowser } from '../../src/adapters/browser/chromium.js';
 import { ffmpegCapture, listGroups, type FfmpegCaptureDriver } from '../../src/adapters/capture/index.js';
 import type { SegmentCaptureSession } from '../../src/adapters/capture/session-base.js';
 import { pidAlive } from '../../src/adapters/ffmpeg/child.js';
-import { audioLevels, cleanupTmp, childProcesses, decodes, probeStreams, serve, sleep, tmp, waitFor, type Served } from './helpers.js';
+import { audioLevels, cleanupTmp, childProcesses, decodeErrors, packetTimes, probeStreams, serve, sleep, steps, tmp, waitFor, type Served } from './helpers.js';
 
 let capture: FfmpegCaptureDriver;
 let server: Served;
@@ -64,10 +64,12 @@ describe('crash safety', () => {
 
       const recorded = (await capture.recordedMs(segmentDir)) / 1000;
       const [file] = await capture.finalize({ segmentDir, outDir: join(segmentDir, '..'), baseName: 'joined', output: { muxer: 'mp4' }, hlsSegmentSeconds: 4 });
-      expect(Math.abs(file!.duration - recorded)).toBeLessThan(0.2);
+      expect(Math.abs(file!.duration - recorded)).toBeLessThan(0.05);
       expect(file!.duration).toBeGreaterThan(beforeKill - 2.6 + second - 0.4);
       expect(probeStreams(file!.path).video).toMatchObject({ width: 640, height: 360 });
-      expect((await decodes(file!.path)).ok).toBe(true);
+      expect(await decodeErrors(file!.path)).toBe('');
+      expect(steps(packetTimes(file!.path, 'v'))).toMatchObject({ notForward: 0 });
+      expect(steps(packetTimes(file!.path, 'v')).max).toBeLessThan(1 / 30 + 0.001);
       expect((await audioLevels(file!.path))!.mean).toBeGreaterThan(-30);
     } finally {
       await page.close();

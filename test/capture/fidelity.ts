@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { analyzeRecording } from '../../bench/analyze.js';
 import { chromiumBrowser } from '../../src/adapters/browser/chromium.js';
 import type { ChromiumSession } from '../../src/adapters/browser/chromium-session.js';
-import { DEFAULT_VIDEO_DELAY_MS, ffmpegCapture, groupSpan, listGroups } from '../../src/adapters/capture/index.js';
+import { DEFAULT_VIDEO_DELAY_MS, ffmpegCapture, groupTimeline, listGroups } from '../../src/adapters/capture/index.js';
 
 const argv = process.argv.slice(2);
 const arg = (name: string, def: string): string => {
@@ -107,17 +107,17 @@ async function one(i: number): Promise<Record<string, unknown>> {
     const a = await analyzeRecording(files[0]!.path, { expectedDuration: recorded });
     // Latency of picture and sound against the page's own schedule: the page means flash k and
     // beep k for performance.timeOrigin + t0 + k s (+ one frame interval). Needs the first
-    // group's timeline: wall = mp4 time + span start + origin (+ videoDelay for video).
+    // group's timeline: wall = mp4 time + its first frame's position + origin (+ videoDelay for video).
     let latency: Record<string, unknown> | undefined;
     if (argv.includes('--latency')) {
       const bench = await (b as ChromiumSession).evaluate<{ startedAt: number } | undefined>('window.__bench');
       const [g] = await listGroups(segmentDir);
-      const span = g && (await groupSpan(g));
+      const span = g && (await groupTimeline(g));
       if (bench && g?.meta?.origin !== undefined && span) {
         const origin = g.meta.origin;
         const delay = g.meta.videoDelayMs ?? DEFAULT_VIDEO_DELAY_MS;
         const rel = (t: number, extra: number): number => {
-          const wall = origin + (t + span.start) * 1000 + extra;
+          const wall = origin + (t + span.videoStart) * 1000 + extra;
           const k = Math.round((wall - bench.startedAt) / 1000);
           return Math.round((wall - (bench.startedAt + k * 1000 + 1000 / 60)) * 10) / 10;
         };

@@ -100,6 +100,37 @@ export async function audioLevels(file: string, extra: string[] = []): Promise<{
   return { mean: num(mean), max: num(max) };
 }
 
+/**
+ * What ffmpeg says at `-v error` while decoding every frame of `file` (video and audio) to
+ * nothing: '' for a clean file. Timestamp trouble at joints ("non monotonically increasing
+ * dts"), broken frames and undecodable packets all show up here.
+ */
+export async function decodeErrors(file: string, extra: string[] = []): Promise<string> {
+  const r = await run('ffmpeg', ['-hide_banner', '-nostdin', '-v', 'error', ...extra, '-i', file, '-map', '0', '-f', 'null', '-']);
+  return (r.stderr + (r.code === 0 ? '' : `exit code ${r.code}`)).trim();
+}
+
+/** Packet times (s, pts) of the first video or audio stream of `file`, in file order. */
+export function packetTimes(file: string, stream: 'v' | 'a', extra: string[] = []): number[] {
+  const r = spawnSync('ffprobe', ['-v', 'error', ...extra, '-select_streams', `${stream}:0`, '-show_entries', 'packet=pts_time', '-of', 'csv=p=0', file], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  if (r.status !== 0) throw new Error(`ffprobe ${file}: ${r.stderr}`);
+  return r.stdout.split('\n').map((l) => l.replace(/,$/, '').trim()).filter(Boolean).map(Number);
+}
+
+/** Smallest and largest step between consecutive times, and how many steps are not forward. */
+export function steps(times: number[]): { min: number; max: number; notForward: number } {
+  let min = Infinity;
+  let max = 0;
+  let notForward = 0;
+  for (let i = 1; i < times.length; i++) {
+    const d = times[i]! - times[i - 1]!;
+    if (d <= 0) notForward++;
+    min = Math.min(min, d);
+    max = Math.max(max, d);
+  }
+  return { min, max, notForward };
+}
+
 /** True when ffmpeg decodes every frame of `file` without an error. */
 export async function decodes(file: string, extra: string[] = []): Promise<{ ok: boolean; stderr: string }> {
   const r = await run('ffmpeg', ['-v', 'error', ...extra, '-i', file, '-f', 'null', '-']);
@@ -119,22 +150,29 @@ export function lineLuma(file: string, at: number, which: { x: number } | { y: n
 
 /**
  * Writes one segment group like the display capture does, from lavfi sources (a test picture and
- * a 440 Hz tone), with its metadata: a fast way to test finalize without a browser.
+ * a 440 Hz tone), with its metadata: a fast way to test finalize without a browser. The group
+ * records `seconds` (its metadata end), and the encoder runs on a second beyond, as after stop().
  */
-export async function synthGroup(dir: string, group: number, seconds: number, options: { audio?: boolean; segmentSeconds?: number } = {}): Promise<void> {
+export async function synthGroup(
+  dir: string,
+  group: number,
+  seconds: number,
+  options: { audio?: boolean; segmentSeconds?: number; audioDelay?: number } = {},
+): Promise<void> {
   const fps = 30;
   const seg = segmentOutput(dir, group, { segmentSeconds: options.segmentSeconds ?? 2 });
   const cmd = ffmpegCommand()
     .global({ y: true })
     .input({ url: `testsrc2=size=320x240:rate=${fps}`, format: 'lavfi', options: { itsoffset: 1 } });
   // Like the capture: the audio is one AAC frame late, so its priming frame starts with the video.
-  if (options.audio !== false) cmd.input({ url: 'sine=frequency=440:sample_rate=48000', format: 'lavfi', options: { itsoffset: 1 + 1024 / 48000 } });
+  // `audioDelay` moves the sound against the picture, as when pulse answered late (or early).
+  if (options.audio !== false) cmd.input({ url: 'sine=frequency=440:sample_rate=48000', format: 'lavfi', options: { itsoffset: 1 + 1024 / 48000 + (options.audioDelay ?? 0) } });
   cmd.output({
     ...seg,
     maps: options.audio !== false ? ['0:v', '1:a'] : ['0:v'],
     options: [
       ['copyts', true],
-      ['t', seconds + 1],
+      ['t', seconds + 1.3], // 0.3 s beyond the end, as the capture's tail after stop()
       ...videoEncodeOptions(fps, {}),
       ...(options.audio !== false ? audioEncodeOptions({}) : [['an', true] as const]),
       ...seg.options,
@@ -145,29 +183,44 @@ export async function synthGroup(dir: string, group: number, seconds: number, op
   await writeMeta(dir, group, { start: 1, end: 1 + seconds, startWall: now - seconds * 1000, endWall: now, origin: now - (seconds + 1) * 1000, mode: 'video+audio', fps, width: 320, height: 240 });
 }
 
-/** Programs still running below this process (Xvfb, pulseaudio, ffmpeg, chromium...), by pid. */
-export function childProcesses(): Array<{ pid: number; comm: string }> {
-  const parent = new Map<number, number>();
-  const comm = new Map<number, string>();
+/** Running processes: pid -> parent pid and program name (zombies left out). */
+function processTable(): Map<number, { ppid: number; comm: string }> {
+  const table = new Map<number, { ppid: number; comm: string }>();
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
     try {
       const s = readFileSync(`/proc/${d}/stat`, 'utf8');
       const state = s.slice(s.lastIndexOf(')') + 2).split(' ');
       if (state[0] === 'Z') continue; // exited, waiting to be reaped
-      parent.set(Number(d), Number(state[1]));
-      comm.set(Number(d), s.slice(s.indexOf('(') + 1, s.lastIndexOf(')')));
+      table.set(Number(d), { ppid: Number(state[1]), comm: s.slice(s.indexOf('(') + 1, s.lastIndexOf(')')) });
     } catch {
       /* gone */
     }
   }
-  const mine = new Set([process.pid]);
+  return table;
+}
+
+/** Every process below `root` (any program), by pid. */
+export function descendants(root: number): Array<{ pid: number; comm: string }> {
+  const table = processTable();
+  const mine = new Set([root]);
   for (let grew = true; grew; ) {
     grew = false;
-    for (const [pid, ppid] of parent) if (!mine.has(pid) && mine.has(ppid)) (mine.add(pid), (grew = true));
+    for (const [pid, p] of table) if (!mine.has(pid) && mine.has(p.ppid)) (mine.add(pid), (grew = true));
   }
-  mine.delete(process.pid);
-  return [...mine].map((pid) => ({ pid, comm: comm.get(pid) ?? '?' })).filter((p) => /Xvfb|pulseaudio|ffmpeg|chrom|pactl|setpriv/i.test(p.comm));
+  mine.delete(root);
+  return [...mine].map((pid) => ({ pid, comm: table.get(pid)?.comm ?? '?' }));
+}
+
+/** Which of `pids` still run (zombies excluded). */
+export function stillRunning(pids: number[]): number[] {
+  const table = processTable();
+  return pids.filter((pid) => table.has(pid));
+}
+
+/** Programs still running below this process (Xvfb, pulseaudio, ffmpeg, chromium...), by pid. */
+export function childProcesses(): Array<{ pid: number; comm: string }> {
+  return descendants(process.pid).filter((p) => /Xvfb|pulseaudio|ffmpeg|chrom|pactl|setpriv/i.test(p.comm));
 }
 
 /** Waits until `check` is true (polling), or throws after `ms`. */

@@ -108,11 +108,12 @@ describe('API nodes and workers on Redis', () => {
       }
     })();
     expect(taken.status).toBe('recording');
-    await sleep(3000);
+    // Recording goes on (the new worker's browser and capture start cold): 3 s more than before the kill.
+    await waitFor(apiB.endpoint!, id, (d) => d.RecordedDuration >= (before!.recordedMs ?? 0) / 1000 + 3, 90_000);
     expect((await post(apiB.endpoint!, { Action: 'Stop', Data: { TaskID: id } })).json.ErrorCode).toBeUndefined();
     const done = await waitFor(apiA.endpoint!, id, (d) => d.Status === 'finished', 120_000);
     expect(done.Result.Videos?.length, JSON.stringify(done.Result)).toBe(1);
-    expect(done.Result.Warnings.join(' ')).toMatch(/continued on/);
+    expect(done.Result.Warnings?.join(' '), JSON.stringify(done.Result)).toMatch(/continued on/);
     const file = join(config.outputDir, id, done.Result.Videos[0].Filename);
     expect(decodesCleanly(file)).toBe(true);
     const duration = probe(file).duration;

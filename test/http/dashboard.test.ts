@@ -4,7 +4,8 @@
  * `recording`, Stop, `finished`, Play, and the <video> plays (mp4 natively; an HLS task started
  * through the key-pair-signed Action endpoint plays through hls.js). Also: off by default (404),
  * nothing without a valid session (401), the CSRF header on POSTs, task data rendered as text.
- * Screenshots go to a temp dir; the final ones are copied to docs/img/dashboard-*.png.
+ * Screenshots go to a temp dir; with UPDATE_SCREENSHOTS=1 the final ones are copied to
+ * docs/img/dashboard-*.png (so a test run leaves the work tree clean).
  */
 import { copyFileSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -53,7 +54,7 @@ async function shot(page: Page, kind: string, name: string, scrollTo?: string): 
   await page.evaluate((sel) => (sel ? document.querySelector(sel)?.scrollIntoView({ block: 'start' }) : window.scrollTo(0, 0)), scrollTo);
   const file = join(SHOTS, `${kind}-${name}.png`);
   await page.screenshot({ path: file as `${string}.png` });
-  if (kind === 'express') {
+  if (kind === 'express' && process.env.UPDATE_SCREENSHOTS === '1') {
     mkdirSync(DOCS_IMG, { recursive: true });
     copyFileSync(file, join(DOCS_IMG, `dashboard-${name}.png`));
   }
@@ -193,7 +194,7 @@ describe.each(SERVER_KINDS)('dashboard over %s', (kind) => {
     await page.goto(`${app.endpoint}/dashboard`);
     await page.waitForSelector('input[name="token"]');
     await shot(page, kind, 'login');
-    if (kind === 'express') {
+    if (kind === 'express' && process.env.UPDATE_SCREENSHOTS === '1') {
       await page.type('input[name="token"]', TOKEN);
       await Promise.all([page.waitForNavigation(), page.click('button[type="submit"]')]);
     } else {

@@ -3,7 +3,8 @@
  *
  * Video: H.264 (libx264, yuv420p, `ultrafast` by default: on 2 cores a 720p30 capture must leave
  * room for the browser), constant frame rate, a keyframe every 2 s forced on the time grid (so
- * every segment, and every later HLS segment, starts on a keyframe), no scene-cut keyframes.
+ * every segment, and every later HLS segment, starts on a keyframe), no scene-cut keyframes, no
+ * B-frames.
  * Audio: AAC-LC 48 kHz stereo.
  *
  * Odd sizes: H.264 4:2:0 crops only in steps of 2 pixels (`h264_metadata=crop_right=1` is
@@ -59,6 +60,9 @@ export function videoEncodeOptions(fps: number, options: EncoderOptions = {}): O
     ['crf', options.crf ?? 23],
     ['pix_fmt', 'yuv420p'],
     ['threads', options.threads],
+    // No B-frames whatever the preset: decode order = display order, so finalize can cut a
+    // group after any frame (see finalize.ts).
+    ['bf', 0],
     ['g', gop],
     ['keyint_min', gop],
     ['sc_threshold', 0],

@@ -2,15 +2,30 @@
  * Joins a task's segment groups into the delivered files: one mp4 (`+faststart`), or an HLS VOD
  * playlist with its segments (AES-128 when a key is given). Video is never re-encoded.
  *
- * How the joining works, linear in the number of segments and files open one at a time:
- * - each group becomes a small VOD playlist of its segments (ffmpeg's HLS demuxer reads them as
- *   one continuous MPEG-TS stream, keeping the group's own timeline);
- * - an `ffconcat` list puts the groups one after the other, each from its first packet to where
- *   `stop()` was called (`duration`, `outpoint`).
- * Audio: one group is copied as is; several groups have small audio gaps or overlaps at their
- * joints (each group's audio starts and stops a few ms apart from its video), so the audio is
- * then re-encoded once through `aresample=async` (gaps filled with silence, overlaps trimmed)
- * to stay continuous and in sync with the video across joints.
+ * One ffmpeg run, reading every group once, in order, through the concat demuxer: each group is
+ * one continuous MPEG-TS stream (its segment files joined byte for byte by the `concatf`
+ * protocol: no HLS demuxer, no seeking). The concat demuxer lays the groups out on one timeline
+ * with a gap of {@link GAP} seconds after each (so nothing of one group can ever overlap the
+ * next), and the joints are then made exact by timestamp arithmetic, knowing where each group's
+ * frames sit on that timeline (see {@link GroupTimeline}):
+ * - video (stream copy): the `noise` bitstream filter drops every packet outside the groups'
+ *   kept frames (what the encoder grabbed after `stop()`, a frame a crash cut short), and `setts`
+ *   moves each group so that its first frame comes exactly one frame interval after the previous
+ *   group's last one. So the output is one constant-rate timeline, strictly increasing, without
+ *   holes, lasting the sum of the groups' frames;
+ * - audio: one group is copied (the same two bitstream filters); several groups are decoded,
+ *   each group's audio is moved by the same offset as its video (`aselect` + `asetpts`), and
+ *   `aresample` makes it one continuous stream (the joints' few-ms gaps filled with silence,
+ *   overlaps trimmed), padded/trimmed to the video's length, then encoded once to AAC.
+ *
+ * Why not the concat demuxer's own `inpoint`/`outpoint`: an `outpoint` switches files at the
+ * first packet of any stream past it, and the H.264 parser hands a frame on only once the next
+ * one has been read, so the last frame before an outpoint is lost or kept depending on how audio
+ * and video interleave (and a half-frame margin leaves frames a few ms apart at joints: the
+ * "non monotonically increasing dts" of decoders). An `inpoint` makes the demuxer seek, which
+ * the HLS demuxer refuses (`EPERM`, i.e. the generic -1 of `av_seek_frame`) whenever the
+ * inpoint lies before the first packet it read (its `find_timestamp_in_playlist` only accepts
+ * timestamps from there on, and an inpoint printed with 6 decimals can round just below it).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
@@ -19,8 +34,8 @@ import type { FinalizeOptions, OutputFile } from '../../core/capture.js';
 import { WebRecordError } from '../../core/errors.js';
 import { ffmpegCommand, type OptionPairs } from '../ffmpeg/args.js';
 import { ffprobe, probeDuration } from '../ffmpeg/probe.js';
-import { execFfmpeg, FfmpegError } from '../ffmpeg/process.js';
-import { groupSpan, listGroups, type GroupSpan, type SegmentGroup } from './segments.js';
+import { execFfmpeg, FfmpegError, runFfmpeg } from '../ffmpeg/process.js';
+import { groupTimeline, listGroups, type GroupTimeline, type SegmentGroup } from './segments.js';
 
 /** Executables and audio settings for `finalizeSegments`. */
 export interface FinalizeConfig {
@@ -41,24 +56,6 @@ export function aesKeyBytes(key: string): Buffer {
   return bytes;
 }
 
-/** Writes a group's segments as a VOD playlist (absolute paths) for ffmpeg's HLS demuxer. */
-function groupPlaylist(group: SegmentGroup, span: GroupSpan): string {
-  const listed = new Map(group.listed.map((e) => [e.name, e]));
-  const lines: string[] = [];
-  let max = 1;
-  let start = span.start;
-  group.segments.forEach((s, i) => {
-    const next = group.segments[i + 1];
-    // Only the players' durations: the exact span of the group is given to the concat list.
-    const end = (next && listed.get(next.name)?.start) || listed.get(s.name)?.end || (next ? start + 4 : span.end);
-    const d = Math.max(0.001, end - start);
-    max = Math.max(max, d);
-    lines.push(`#EXTINF:${d.toFixed(6)},`, `file:${s.path}`);
-    start = end;
-  });
-  return ['#EXTM3U', '#EXT-X-VERSION:3', `#EXT-X-TARGETDURATION:${Math.ceil(max)}`, '#EXT-X-MEDIA-SEQUENCE:0', '#EXT-X-PLAYLIST-TYPE:VOD', ...lines, '#EXT-X-ENDLIST', ''].join('\n');
-}
-
 /** Parses an HLS media playlist: segment URIs with their EXTINF durations. */
 export function parsePlaylist(text: string): Array<{ uri: string; duration: number }> {
   const out: Array<{ uri: string; duration: number }> = [];
@@ -74,54 +71,104 @@ export function parsePlaylist(text: string): Array<{ uri: string; duration: numb
   return out;
 }
 
+/** Seconds of timeline left empty after each group on the concat timeline (see the module comment). */
+export const GAP = 2;
+
+/** A group placed on the concat timeline and in the output. */
+interface Placed {
+  group: SegmentGroup;
+  t: GroupTimeline;
+  /** Concat-timeline position of the group's first kept frame, and of its end. */
+  from: number;
+  to: number;
+  /** What is taken off the group's timestamps (concat timeline -> output). */
+  shift: number;
+}
+
+const n6 = (x: number): string => x.toFixed(6);
+
+/** Lays the groups out (see the module comment); returns them and the output duration. */
+function place(timelines: Array<{ group: SegmentGroup; t: GroupTimeline }>): { placed: Placed[]; total: number } {
+  let concatAt = 0;
+  let outAt = 0;
+  const placed = timelines.map(({ group, t }) => {
+    const from = concatAt + (t.videoStart - t.start);
+    const p: Placed = { group, t, from, to: from + t.frames / t.fps, shift: from - outAt };
+    concatAt += t.rawEnd - t.start + GAP;
+    outAt += t.frames / t.fps;
+    return p;
+  });
+  return { placed, total: outAt };
+}
+
+/**
+ * Bitstream filters for a copied stream: drop what lies outside the kept spans (`keep` gives a
+ * packet's position: its start for video, its middle for audio), then move each group into place.
+ */
+function copyFilters(placed: Placed[], video: boolean): string {
+  // Inside a bitstream filter list, ',' separates filters: commas of expressions are escaped.
+  const half = (p: Placed): number => (video ? 0.5 / p.t.fps : 0);
+  const at = video ? 'pts*tb' : '(pts+duration/2)*tb';
+  const kept = placed.map((p) => `between(${at}\\,${n6(p.from - half(p))}\\,${n6(p.to - half(p))})`).join('+');
+  // Group membership for the shift: a wide window around each span (spans are GAP apart).
+  const shift = placed.map((p) => `${n6(p.shift)}*between(PTS*TB\\,${n6(p.from - 0.5)}\\,${n6(p.to + 0.5)})`).join('+');
+  return `noise=drop=not(${kept}),setts=ts=TS-(${shift})/TB`;
+}
+
+/** Audio filter of several groups: select by group, move into place, make continuous, fit the video's length. */
+function audioFilter(placed: Placed[], total: number): string {
+  const rate = placed[0]!.t.sampleRate;
+  const samples = Math.round(total * rate);
+  const kept = placed.map((p) => `between(t+samples_n/(2*sample_rate),${n6(p.from)},${n6(p.to)})`).join('+');
+  const shift = placed.map((p) => `${n6(p.shift)}*between(T,${n6(p.from - 0.5)},${n6(p.to + 0.5)})`).join('+');
+  return [
+    `aselect='${kept}'`,
+    `asetpts='PTS-(${shift})/TB'`,
+    // Hard compensation from 5 ms on: the joints' gaps become silence and overlaps are trimmed,
+    // while the capture's own timestamp jitter (1-2 ms) leaves the sound untouched.
+    `aresample=async=1:min_hard_comp=0.005:first_pts=0`,
+    `apad=whole_len=${samples}`,
+    `atrim=end_sample=${samples}`,
+  ].join(',');
+}
+
 /** Joins the segments in `options.segmentDir` into the delivered files (see the module comment). */
 export async function finalizeSegments(options: FinalizeOptions, config: FinalizeConfig = {}): Promise<OutputFile[]> {
   const groups = await listGroups(options.segmentDir);
-  const spans: Array<{ group: SegmentGroup; span: GroupSpan }> = [];
+  const timelines: Array<{ group: SegmentGroup; t: GroupTimeline }> = [];
   for (const group of groups) {
-    const span = await groupSpan(group, config.ffprobePath);
-    if (span && span.end > span.start) spans.push({ group, span });
+    const t = await groupTimeline(group, config.ffprobePath).catch(() => undefined);
+    if (t && t.frames > 0) timelines.push({ group, t });
   }
-  if (!spans.length) throw new WebRecordError('RecordFailed', 'nothing was recorded');
+  if (!timelines.length) throw new WebRecordError('RecordFailed', 'nothing was recorded');
+  const { placed, total } = place(timelines);
 
   const outDir = resolve(options.outDir);
   const work = await mkdtemp(join(outDir, `.${basename(options.baseName)}-work-`));
   try {
     const entries: string[] = ['ffconcat version 1.0'];
-    for (const { group, span } of spans) {
-      const playlist = join(work, `g${group.group}.m3u8`);
-      await writeFile(playlist, groupPlaylist(group, span));
-      // duration: where the next group starts; outpoint: what ffmpeg captured after stop() goes.
-      // No `inpoint`: it makes ffmpeg seek in the group, which its HLS demuxer does not always
-      // manage; groups are written so that both streams start together instead.
-      // Cut at `end`, plus half a frame: ffmpeg's H.264 parser hands a frame on only when the
-      // next one starts, so a cut exactly at `end` can lose the last frame wanted. The group
-      // then lasts up to half a frame longer; the output's `-t` trims the overall end exactly.
-      const outpoint = span.end + 0.5 / (group.meta?.fps ?? 30);
-      entries.push(`file ${quote(`file:${playlist}`)}`, `duration ${(outpoint - span.start).toFixed(6)}`, `outpoint ${outpoint.toFixed(6)}`);
+    for (const p of placed) {
+      const list = join(work, `g${p.group.group}.list`);
+      await writeFile(list, p.group.segments.map((s) => `file:${s.path}`).join('\n') + '\n');
+      entries.push(`file ${quote(`concatf:${list}`)}`, `duration ${n6(p.t.rawEnd - p.t.start + GAP)}`);
     }
     const concat = join(work, 'all.ffconcat');
     await writeFile(concat, entries.join('\n') + '\n');
 
-    const hasAudio = spans.some((s) => s.span.hasAudio);
-    const total = spans.reduce((sum, s) => sum + (s.span.end - s.span.start), 0);
-    const audio: OptionPairs = !hasAudio
-      ? [['an', true]]
-      : spans.length === 1
-        ? [['c:a', 'copy']]
-        : [
-            // Fill the joints' gaps with silence, drop their overlaps, stop with the video.
-            ['af', `aresample=async=1:min_hard_comp=0.01:first_pts=0,atrim=end=${total.toFixed(6)}`],
-            ['c:a', 'aac'],
-            ['b:a', config.audioBitrate ?? '128k'],
-          ];
+    const hasAudio = placed.some((p) => p.t.hasAudio);
+    let audio: OptionPairs = [['an', true]];
+    if (hasAudio && placed.length === 1) audio = [['c:a', 'copy'], ['bsf:a', copyFilters(placed, false)]];
+    else if (hasAudio) {
+      const script = join(work, 'audio.filter');
+      await writeFile(script, audioFilter(placed, total));
+      audio = [['filter_script:a', script], ['c:a', 'aac'], ['b:a', config.audioBitrate ?? '128k']];
+    }
     const cmd = ffmpegCommand()
-      .global({ y: true })
-      // discardcorrupt: a segment cut short by a crash ends in a partial frame; drop it.
-      .input({ url: concat, format: 'concat', options: { safe: 0, fflags: '+discardcorrupt' } });
-    const common: OptionPairs = [['c:v', 'copy'], ...audio, ['t', total.toFixed(6)]];
+      .global({ y: true, copyts: true })
+      // discardcorrupt: a segment cut short by a crash may end in a partial packet; drop it.
+      .input({ url: concat, format: 'concat', options: { safe: 0, protocol_whitelist: 'file,concatf', fflags: '+discardcorrupt' } });
+    const common: OptionPairs = [['c:v', 'copy'], ['bsf:v', copyFilters(placed, true)], ...audio];
     const maps = hasAudio ? ['0:v:0', '0:a:0?'] : ['0:v:0'];
-
     if (options.output.muxer === 'hls') return await writeHls(cmd, common, maps, outDir, work, options, config);
 
     const name = `${options.baseName}.mp4`;
@@ -169,7 +216,16 @@ async function writeHls(
   }
   const name = `${options.baseName}.m3u8`;
   const path = join(outDir, name);
-  await run(cmd.output({ url: path, format: 'hls', maps, options: [...common, ...hlsOptions] }).build(), config);
+  // Two ffmpeg joined by a pipe: the join (bitstream filters) writes MPEG-TS, a plain stream copy
+  // cuts it into HLS. (Inside the hls muxer, ffmpeg 5.1 hands the bitstream filters a time base
+  // other than the packets', which would misplace every cut and shift.)
+  const join1 = cmd.output({ url: 'pipe:1', format: 'mpegts', maps, options: common }).build();
+  const split = ffmpegCommand()
+    .global({ y: true })
+    .input({ url: 'pipe:0', format: 'mpegts' })
+    .output({ url: path, format: 'hls', maps: ['0:v:0', '0:a:0?'], options: [['c', 'copy'], ...hlsOptions] })
+    .build();
+  await runPiped(join1, split, config);
   const segments = parsePlaylist(await readFile(path, 'utf8'));
   const files: OutputFile[] = [];
   let total = 0;
@@ -189,6 +245,24 @@ async function run(args: string[], config: FinalizeConfig): Promise<void> {
   } catch (err) {
     const line = err instanceof FfmpegError ? (err.exit.errorLine ?? err.message) : String(err);
     throw new WebRecordError('TranscodeFailed', `ffmpeg could not join the recording: ${line}`, { cause: err });
+  }
+}
+
+/** Runs `first | second` (media through a pipe); rejects with the first error line of either. */
+async function runPiped(first: string[], second: string[], config: FinalizeConfig): Promise<void> {
+  const a = runFfmpeg(first, { path: config.ffmpegPath, stdoutData: true });
+  const b = runFfmpeg(second, { path: config.ffmpegPath, stdinData: true });
+  a.child.stdin?.end();
+  a.stdout?.pipe(b.stdin!);
+  // The reader died: stop the writer too (else it blocks on a full pipe forever).
+  void b.done.then((exit) => {
+    if (exit.code !== 0) void a.kill();
+  });
+  const [ea, eb] = await Promise.all([a.done, b.done]);
+  const failed = ea.code !== 0 ? ea : eb.code !== 0 ? eb : undefined;
+  if (failed) {
+    const line = failed.errorLine ?? `ffmpeg failed (${failed.signal ?? failed.code})`;
+    throw new WebRecordError('TranscodeFailed', `ffmpeg could not join the recording: ${line}`);
   }
 }
 

@@ -182,5 +182,6 @@ export type { EncoderOptions } from './encoder.js';
 export { aesKeyBytes, finalizeSegments, parsePlaylist } from './finalize.js';
 export { PulseServer } from './pulse.js';
 export { ScreencastCaptureSession } from './screencast-session.js';
-export { groupSpan, listGroups, nextGroup, recordedMsIn } from './segments.js';
+export { groupTimeline, listGroups, nextGroup, recordedMsIn } from './segments.js';
+export type { GroupMeta, GroupTimeline, SegmentGroup } from './segments.js';
 export { startXvfb } from './xvfb.js';

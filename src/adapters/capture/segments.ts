@@ -12,7 +12,7 @@
  */
 import { readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ffprobe, probeNumber } from '../ffmpeg/probe.js';
+import { ffprobe, probeNumber, probePackets } from '../ffmpeg/probe.js';
 
 const SEGMENT_RE = /^g(\d{4,})-(\d{5,})\.ts$/;
 const LIST_RE = /^g(\d{4,})\.csv$/;
@@ -155,80 +155,128 @@ export async function listGroups(dir: string): Promise<SegmentGroup[]> {
     .map((g) => ({ ...g, segments: g.segments.sort((a, b) => a.index - b.index) }));
 }
 
-/** Start/end (s) of the streams in one segment file, on the group's timeline. */
-export interface SegmentTimes {
+/** What the first segment of a group tells about its streams (s, on the group's timeline). */
+export interface SegmentHead {
+  /** First video timestamp. */
   videoStart?: number;
-  audioStart?: number;
-  /** Container start (earliest stream). */
+  /** Where a demuxer starts the stream: the earliest first timestamp of any stream. */
   start: number;
-  /** Where the last packet ends. */
-  end: number;
+  /** Video frame rate, when the stream says. */
+  fps?: number;
+  /** Audio sample rate, when there is audio. */
+  sampleRate?: number;
   hasAudio: boolean;
   hasVideo: boolean;
 }
 
-/** Probes one segment's stream times. */
-export async function segmentTimes(path: string, ffprobePath?: string): Promise<SegmentTimes> {
+/** Probes a group's first segment. */
+export async function segmentHead(path: string, ffprobePath?: string): Promise<SegmentHead> {
   const r = await ffprobe(path, { path: ffprobePath });
   const v = r.streams.find((s) => s.codec_type === 'video');
   const a = r.streams.find((s) => s.codec_type === 'audio');
   const videoStart = probeNumber(v?.start_time);
   const audioStart = probeNumber(a?.start_time);
   const start = probeNumber(r.format.start_time) ?? Math.min(videoStart ?? Infinity, audioStart ?? Infinity);
-  const duration = probeNumber(r.format.duration) ?? 0;
+  const rate = (v?.avg_frame_rate ?? v?.r_frame_rate ?? '').split('/').map(Number);
+  const fps = rate.length === 2 && rate[0]! > 0 && rate[1]! > 0 ? rate[0]! / rate[1]! : undefined;
+  const sampleRate = probeNumber(a?.sample_rate);
   return {
     ...(videoStart !== undefined ? { videoStart } : {}),
-    ...(audioStart !== undefined ? { audioStart } : {}),
     start: Number.isFinite(start) ? start : 0,
-    end: (Number.isFinite(start) ? start : 0) + duration,
+    ...(fps !== undefined ? { fps } : {}),
+    ...(sampleRate !== undefined ? { sampleRate } : {}),
     hasAudio: !!a,
     hasVideo: !!v,
   };
 }
 
-/** Timeline of a group: where its video starts, where everything starts and ends (s). */
-export interface GroupSpan {
-  /** First video timestamp. */
+/**
+ * A group's timeline as `finalize` uses it (s, on the group's own timeline): the video frames
+ * `videoStart + k / fps` for `k < frames` are the recording; everything else in the files (what
+ * the encoder grabbed after `stop()`, a frame a crash may have cut short) is left out.
+ */
+export interface GroupTimeline {
+  /** First video timestamp (the first frame kept). */
   videoStart: number;
-  /** Earliest timestamp of any stream. */
+  /** Where a demuxer starts the group's stream (earliest first timestamp of any stream). */
   start: number;
-  /** End of the last packet. */
+  /** Frames kept. */
+  frames: number;
+  fps: number;
+  /** `videoStart + frames / fps`: where the recording of this group ends. */
   end: number;
+  /** No timestamp in the group's files is later than this. */
+  rawEnd: number;
   hasAudio: boolean;
+  /** Audio sample rate (48 000 when unknown). */
+  sampleRate: number;
+  /** The encoder did not finish the group (killed: host or encoder crash): its last frame was left out. */
+  cutShort: boolean;
+}
+
+/** Where a group's video really ends: the last frame of its last segment that has video. */
+async function lastFrame(group: SegmentGroup, ffprobePath?: string): Promise<{ pts: number; complete: boolean; rawEnd: number } | undefined> {
+  const listed = new Set(group.listed.map((e) => e.name));
+  for (let i = group.segments.length - 1; i >= 0; i--) {
+    const seg = group.segments[i]!;
+    const packets = await probePackets(seg.path, { path: ffprobePath }).catch(() => []);
+    const video = packets.filter((p) => p.type === 'video' && p.pts !== undefined).map((p) => p.pts!);
+    if (!video.length) continue;
+    video.sort((a, b) => a - b);
+    // A segment ffmpeg closed is in its list; the one it was writing when killed is not, and its
+    // last frame may be cut short: that frame is left out.
+    const complete = listed.has(seg.name);
+    const pts = complete ? video.at(-1)! : video.at(-2);
+    if (pts === undefined) continue;
+    const rawEnd = Math.max(...packets.map((p) => (p.pts ?? 0) + (p.duration ?? 0)));
+    return { pts, complete, rawEnd };
+  }
+  return undefined;
 }
 
 /**
- * Timeline of a group from its files: the first segment is probed (where video and audio
- * start); the end is the one `stop()` recorded, else (a crash) the end of the last complete
- * segment in the list or, when the last segment is missing from it, of that segment (probed).
+ * Timeline of a group from its files: the first segment tells where the video starts, the last
+ * one where it really ends; the group ends where `stop()` said (its metadata) or, when `stop()`
+ * never came (a crash), at its last complete frame.
  */
-export async function groupSpan(group: SegmentGroup, ffprobePath?: string): Promise<GroupSpan | undefined> {
+export async function groupTimeline(group: SegmentGroup, ffprobePath?: string): Promise<GroupTimeline | undefined> {
   const first = group.segments[0];
   if (!first) return undefined;
-  const head = await segmentTimes(first.path, ffprobePath).catch(() => undefined);
-  if (!head || !head.hasVideo) return undefined;
-  const videoStart = head.videoStart ?? head.start;
-  const start = Math.min(head.start, videoStart);
-  const last = group.segments.at(-1)!;
-  let end: number;
-  if (group.listed.some((e) => e.name === last.name)) end = Math.max(...group.listed.map((e) => e.end));
-  else if (last === first) end = head.end;
-  else end = (await segmentTimes(last.path, ffprobePath).catch(() => undefined))?.end ?? Math.max(head.end, ...group.listed.map((e) => e.end));
-  // What was captured after stop() (the encoder runs on a little to flush) is cut off.
+  const head = await segmentHead(first.path, ffprobePath).catch(() => undefined);
+  if (!head?.hasVideo || head.videoStart === undefined) return undefined;
+  const last = await lastFrame(group, ffprobePath);
+  if (!last) return undefined;
+  const videoStart = head.videoStart;
+  const fps = group.meta?.fps ?? head.fps ?? 30;
+  const available = Math.round((last.pts - videoStart) * fps) + 1;
+  let frames = available;
   const meta = group.meta;
   if (meta?.endWall !== undefined) {
+    // What the encoder captured after stop() (it runs on a little to flush) is cut off.
     const cut = meta.anchor === 'first-frame' || meta.start === undefined ? videoStart + (meta.endWall - meta.startWall) / 1000 : meta.end;
-    if (cut !== undefined) end = Math.min(end, cut);
+    if (cut !== undefined) frames = Math.min(frames, Math.round((cut - videoStart) * fps));
   }
-  return { videoStart, start, end: Math.max(end, videoStart), hasAudio: head.hasAudio };
+  frames = Math.max(0, frames);
+  const end = videoStart + frames / fps;
+  return {
+    videoStart,
+    start: Math.min(head.start, videoStart),
+    frames,
+    fps,
+    end,
+    rawEnd: Math.max(last.rawEnd, end),
+    hasAudio: head.hasAudio,
+    sampleRate: head.sampleRate ?? 48000,
+    cutShort: !last.complete,
+  };
 }
 
-/** Recorded milliseconds in `dir`: the video span of every group, from the files alone. */
+/** Recorded milliseconds in `dir`: the frames every group contributes, from the files alone. */
 export async function recordedMsIn(dir: string, ffprobePath?: string): Promise<number> {
   let ms = 0;
   for (const g of await listGroups(dir)) {
-    const span = await groupSpan(g, ffprobePath);
-    if (span) ms += Math.max(0, span.end - span.videoStart) * 1000;
+    const t = await groupTimeline(g, ffprobePath).catch(() => undefined);
+    if (t) ms += (t.frames / t.fps) * 1000;
   }
   return Math.round(ms);
 }

@@ -7,7 +7,7 @@ export type { InputSpec, OptionPairs, OptionValue, Options, OutputSpec } from '.
 export { killPid, pidAlive, runCommand, spawnChild, terminate, trackPid, waitExit, whichSync } from './child.js';
 export type { SpawnChildOptions } from './child.js';
 export { ffmpegPath, ffprobePath } from './paths.js';
-export { ffmpegFeatures, ffmpegVersion, ffprobe, mediaDuration, probeDuration, probeNumber, streamOf } from './probe.js';
-export type { ProbeResult, ProbeStream } from './probe.js';
+export { ffmpegFeatures, ffmpegVersion, ffprobe, mediaDuration, probeDuration, probeNumber, probePackets, streamOf } from './probe.js';
+export type { ProbePacket, ProbeResult, ProbeStream } from './probe.js';
 export { execFfmpeg, FfmpegError, FfmpegProcess, ProgressParser, runFfmpeg } from './process.js';
 export type { FfmpegExit, FfmpegProgress, RunFfmpegOptions } from './process.js';

@@ -41,6 +41,30 @@ export async function ffprobe(file: string, options: { path?: string; extraArgs?
   return { streams: parsed.streams ?? [], format: parsed.format ?? {} };
 }
 
+/** One packet as {@link probePackets} reports it (times in seconds). */
+export interface ProbePacket {
+  type: 'video' | 'audio' | 'other';
+  pts?: number;
+  duration?: number;
+}
+
+/**
+ * Packets of `file` in file order (stream type, pts, duration), e.g. to find where a segment's
+ * video really ends. Reads the whole file: meant for short files (a capture segment).
+ */
+export async function probePackets(file: string, options: { path?: string; timeoutMs?: number } = {}): Promise<ProbePacket[]> {
+  const args = ['-v', 'error', '-print_format', 'json', '-show_entries', 'packet=stream_index,pts_time,duration_time:stream=index,codec_type', ...inputArgs(file)];
+  const { stdout } = await runCommand(ffprobePath(options.path), args, { timeoutMs: options.timeoutMs ?? 60_000 });
+  const parsed = JSON.parse(stdout) as { packets?: Array<{ stream_index?: number; pts_time?: string; duration_time?: string }>; streams?: ProbeStream[] };
+  const types = new Map((parsed.streams ?? []).map((s) => [s.index, s.codec_type]));
+  return (parsed.packets ?? []).map((p) => {
+    const t = types.get(p.stream_index ?? -1);
+    const pts = probeNumber(p.pts_time);
+    const duration = probeNumber(p.duration_time);
+    return { type: t === 'video' || t === 'audio' ? t : 'other', ...(pts !== undefined ? { pts } : {}), ...(duration !== undefined ? { duration } : {}) };
+  });
+}
+
 /** Parses a number from ffprobe's strings (`"N/A"` and garbage give undefined). */
 export function probeNumber(value: string | number | undefined): number | undefined {
   const n = typeof value === 'number' ? value : Number.parseFloat(value ?? '');

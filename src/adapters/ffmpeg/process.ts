@@ -4,7 +4,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { setPriority } from 'node:os';
-import type { Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { spawnChild, waitExit } from './child.js';
 import { ffmpegPath } from './paths.js';
 
@@ -89,6 +89,8 @@ export interface RunFfmpegOptions {
   path?: string;
   /** `pipe` to write media into stdin (then `stop()` ends stdin instead of sending `q`). */
   stdinData?: boolean;
+  /** Media comes out on stdout (`pipe:1`): {@link FfmpegProcess.stdout}. Not with `onProgress`. */
+  stdoutData?: boolean;
   /** Adds `-progress pipe:1` and reports each block. */
   onProgress?: (progress: FfmpegProgress) => void;
   /** Seconds between progress blocks (default 0.5). */
@@ -126,7 +128,7 @@ export class FfmpegProcess {
       ? ['-progress', 'pipe:1', '-stats_period', String(options.statsPeriod ?? 0.5), ...args]
       : [...args];
     this.child = spawnChild(options.path ?? ffmpegPath(), full, {
-      stdio: ['pipe', options.onProgress ? 'pipe' : 'ignore', 'pipe'],
+      stdio: ['pipe', options.onProgress || options.stdoutData ? 'pipe' : 'ignore', 'pipe'],
       env: options.env,
       cwd: options.cwd,
     });
@@ -198,6 +200,11 @@ export class FfmpegProcess {
   /** Where to write media when `stdinData` is set. */
   get stdin(): Writable | null {
     return this.child.stdin;
+  }
+
+  /** Media ffmpeg writes to `pipe:1`, when `stdoutData` is set. */
+  get stdout(): Readable | null {
+    return this.options.stdoutData ? this.child.stdout : null;
   }
 
   /** The last stderr lines (most recent last). */
