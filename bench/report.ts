@@ -145,7 +145,7 @@ const r0 = (v: number | null | undefined, unit = ''): string => (v === null || v
 
 /** Per-recording figures behind the table. */
 export function detailsSection(rows: RecordingRow[]): SectionResult {
-  const head = ['recorder', 'frames unique/decoded', 'page fps', 'page frames missed', 'freezes >100 ms', 'A/V min..max (pairs)', 'audio packet gap',
+  const head = ['recorder', 'frames unique/decoded', 'page fps', 'page frames missed', 'freezes >100 ms', 'A/V min..max (pairs)', 'audio packet gap', 'audio − video length',
     'CPU s: recording + after stop', 'CPU s by program', 'peak PSS', 'other load', 'start', 'notes'];
   const out: string[][] = [];
   for (const r of rows) {
@@ -164,11 +164,14 @@ export function detailsSection(rows: RecordingRow[]): SectionResult {
     out.push([
       r.label,
       x ? `${x.uniqueFrames}/${x.framesDecoded}` : '-',
-      x && x.firstIndex !== null && x.lastIndex !== null && x.videoDuration > 0 ? ((x.lastIndex - x.firstIndex + 1) / x.videoDuration).toFixed(1) : '-',
+      // page frames painted per second of video (the page's own rate; a pause's jump left out)
+      x && x.firstIndex !== null && x.lastIndex !== null && x.videoDuration > 0
+        ? ((x.lastIndex - x.firstIndex + 1 - ((e.joint as { jumpFrames?: number } | undefined)?.jumpFrames ?? 0)) / x.videoDuration).toFixed(1) : '-',
       x ? String(x.missingIndices) : '-',
       x ? `${x.freezesOver100ms}${x.freezes.length ? ` (${x.freezes.slice(0, 3).map((f) => `${Math.round(f.ms)} ms@${f.atSec.toFixed(1)}s`).join(', ')}${x.freezes.length > 3 ? ', ...' : ''})` : ''}` : '-',
       x && x.av.pairs ? `${r0(x.av.minMs)}..${r0(x.av.maxMs)} ms (${x.av.pairs})` : '-',
       r.audioGapMs === undefined || r.audioGapMs === null ? '-' : `${r.audioGapMs} ms`,
+      x && x.audio.duration !== null ? `${sign((x.audio.duration - x.videoDuration) * 1000, 0)} ms` : '-',
       m ? (stopAt !== undefined ? `${stopAt.toFixed(1)} + ${(m.cpuSec - stopAt).toFixed(1)}` : m.cpuSec.toFixed(1)) : '-',
       m ? Object.entries(m.cpuByProgram).sort((p, q) => q[1] - p[1]).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ') : '-',
       m ? `${Math.round(m.peakPssMb)} MB` : '-',

@@ -65,7 +65,7 @@ for (const c of selected) {
   };
   const disturbance = (o: CaseOutput): number => Math.max(0, ...(o.rows ?? []).map(otherCores));
   let output = await attempt();
-  if (opts.retryBusy && disturbance(output) >= QUIET_CORES) {
+  if (opts.retryBusy && c.retry !== false && disturbance(output) >= QUIET_CORES) {
     log(`${c.id}: other programs used ${disturbance(output).toFixed(2)} cores meanwhile; recording it again`);
     const again = await attempt();
     if (disturbance(again) < disturbance(output)) output = again;
@@ -95,6 +95,11 @@ if (x2.length) {
       `each: ${x2.map((r) => `${r.label} ${r.analysis?.effectiveFps ?? '-'} fps, longest freeze ${Math.round(r.analysis?.longestFreezeMs ?? 0)} ms, A/V ${r.analysis?.av.medianMs ?? '-'} ms`).join('; ')}`,
       `machine CPU while both recorded (${(e.overlapSec ?? 0).toFixed(1)} s overlap): ${((e.overlapMachineShare ?? 0) * 100).toFixed(0)} % of ${NCPU} cores`,
       `whole case (first start to both files delivered, ${m.wallSec.toFixed(1)} s): tree ${m.cpuSec.toFixed(1)} CPU s = ${(m.cpuSec / (2 * opts.duration)).toFixed(2)} CPU s per recorded second per recording; machine ${(m.machineShare * 100).toFixed(0)} % busy`,
+      ...x2.map((r) => {
+        const x = (r.extra ?? {}) as Record<string, number | undefined>;
+        const a = r.analysis;
+        return `${r.label}: start() -> recording ${((x.startToRecordingMs ?? 0) / 1000).toFixed(2)} s; task recorded ${((x.taskRecordedMs ?? 0) / 1000).toFixed(3)} s, FileDuration ${x.fileDuration ?? '-'} s, video ${a?.videoDuration ?? '-'} s, audio ${a?.audio.duration ?? '-'} s`;
+      }),
     ],
   });
 }
@@ -140,11 +145,12 @@ if (writeDocs) {
     '',
     '## How measured',
     '',
-    '- **Picture and sound**: `bench/analyze.ts` decodes every frame of each file (`-fps_mode passthrough`), reads the page\'s frame counter from each, and the beeps from the audio. *eff fps* = distinct page frames / video duration; *longest freeze* = longest time one page frame stays on screen; *duration error* = (video duration − recorded seconds) / recorded seconds (pauses excluded); *A/V* = beep onset − first lit frame of the flash, median over all flashes (negative: audio early); *drift* = least-squares slope of those offsets, ms per minute.',
+    '- **Picture and sound**: `bench/analyze.ts` decodes every frame of each file (`-fps_mode passthrough`), reads the page\'s frame counter from each, and the beeps from the audio. *eff fps* = distinct page frames / video duration; *longest freeze* = longest time one page frame stays on screen; *duration error* = (video duration − recorded seconds) / recorded seconds (pauses excluded); *A/V* = beep onset − first lit frame of the flash, median over all flashes (negative: audio early); *drift* = least-squares slope of those offsets, ms per minute (shown from 5 pairs on). *page fps* (details) = page frames painted per second of video: below ~58 the page itself was starved of CPU.',
+    '- **Recorded seconds**: the benchmark calls stop exactly BENCH_DURATION s after the recording runs: web-record: after its `recording` status event (the capture\'s first frame); page.screencast, puppeteer-screen-recorder, puppeteer-stream: after their start call resolved; naive x11grab: after its first frame, taken from ffmpeg\'s first `-progress` report (now − out_time). Pauses: the pause case records BENCH_DURATION/2 s, pauses 5 s, then records BENCH_DURATION/2 s after resume() resolved.',
     '- **CPU s/s**: CPU seconds of the benchmark process and all its descendants (browser, Xvfb, PulseAudio, ffmpeg, the Node process that runs the recorder) from the moment the recording runs until its file is complete (web-record: `recording` status until `done`, i.e. finalize included; peers: recording start until their stop resolved, encoder backlog included), divided by recorded seconds (for two at once: by both). Read from `/proc/<pid>/stat` (utime+stime+cutime+cstime, so processes that exit inside the window stay counted through their parent; ticks / `getconf CLK_TCK`) for the process tree found by walking ppid chains. The split "recording + after stop" is in the details. Browser launch and page load are before the window for everyone.',
-    '- **peak RSS**: largest sum of RSS over the same tree, polled every 250 ms (shared pages counted per process, so it overstates Chromium; peak PSS, sampled every 2 s, is in the details).',
+    '- **peak RSS**: largest sum of RSS over the same tree, polled every 500 ms (shared pages counted per process, so it overstates Chromium; peak PSS, sampled every 2 s, is in the details). The polling costs ~0.02 CPU s/s, in every row.',
     `- **Machine CPU** (two at once) and *other load*: \`/proc/stat\` busy time; other load = machine busy − the tree. The machine is shared: before each case the benchmark waits up to BENCH_QUIET_WAIT (${opts.quietWaitSec} s) for other programs to use < ${QUIET_CORES} cores, and flags rows where they did not.`,
-    '- **Peers**: same Chromium and flags (`--no-sandbox --disable-gpu --disable-background-networking --disable-component-update --disable-sync --no-first-run --disable-quic --autoplay-policy=no-user-gesture-required`), a fresh `--user-data-dir` each; headless ones with `defaultViewport` 1280x720 and `--window-size`; headful ones (x11grab, tabCapture) in kiosk mode on their own Xvfb (screen 64 px larger than the page) with their own PulseAudio null sink. Installed into `bench/peers/` (its own package.json) on first use. x11grab peer: one ffmpeg with both device inputs, libx264 ultrafast crf 23 / AAC 128k (web-record\'s encoder settings), no timestamp handling. web-record runs from source (`src/`), default options except `allowPrivateNetworks` (the page is on 127.0.0.1).',
+    '- **Peers**: same Chromium and flags (`--no-sandbox --disable-gpu --disable-background-networking --disable-component-update --disable-sync --no-first-run --disable-quic --autoplay-policy=no-user-gesture-required`), a fresh `--user-data-dir` each; headless ones with `defaultViewport` 1280x720 and `--window-size`; headful ones (x11grab, tabCapture) in kiosk mode on their own Xvfb (screen 64 px larger than the page) with their own PulseAudio null sink. Installed into `bench/peers/` (its own package.json) on first use. x11grab peer: one ffmpeg with both device inputs, libx264 ultrafast crf 23 / AAC 128k (web-record\'s encoder settings), `-thread_queue_size 1024` on both inputs (as ffmpeg\'s own warning asks; with the default 8 it recorded 12-24 fps here), no timestamp handling. puppeteer-stream: its defaults, H.264 in webm when MediaRecorder offers it (as the original service), 1280x720 at 30 fps as video constraints. puppeteer-screen-recorder: `{ fps: 30 }`, its defaults otherwise (incl. its bundled ffmpeg). web-record runs from source (`src/`), default options except `allowPrivateNetworks` (the page is on 127.0.0.1).',
     '- Raw figures of this run: `recordings/bench/results.json` (not committed), recordings beside it.',
     '',
     '## Anchors (from shared/ANCHORS.md, measured elsewhere — NOT this run)',

@@ -1,6 +1,8 @@
 /**
- * The benchmark's cases, in run order. Add a case by registering it here (or in a module
- * imported here): see bench/lib/registry.ts.
+ * The benchmark's cases, in run order: web-record and peers interleaved, so that a change in
+ * the machine's load does not favour one side; page.screencast last (its encoder backlog takes
+ * minutes). Add a case by registering it here (or in a module imported here): see
+ * bench/lib/registry.ts.
  */
 import { registerCase } from '../lib/registry.js';
 import { browserAlone, psrPeer, screencastPeer, tabCapturePeer, x11grabPeer } from './peers.js';
@@ -9,19 +11,18 @@ import { runStartLatency, runWebRecord } from './web-record.js';
 
 registerCase({ id: 'web-record', title: 'web-record, 720p30 (default capture: display)', kind: 'web-record',
   run: (ctx) => runWebRecord(ctx, { id: 'web-record', label: 'web-record', class: '720p', width: 1280, height: 720, mode: 'auto' }) });
+registerCase({ id: 'peer-x11grab', title: 'Xvfb + ffmpeg x11grab + PulseAudio (naive)', kind: 'peer', run: (ctx) => x11grabPeer(ctx) });
+registerCase({ id: 'peer-tabcapture', title: 'puppeteer-stream (tabCapture + MediaRecorder)', kind: 'peer', run: (ctx) => tabCapturePeer(ctx) });
+registerCase({ id: 'peer-psr', title: 'puppeteer-screen-recorder', kind: 'peer', run: psrPeer });
 registerCase({ id: 'web-record-x2', title: 'web-record, two recordings at once', kind: 'web-record',
   run: (ctx) => runWebRecord(ctx, { id: 'web-record-x2', label: 'web-record x2', class: 'x2', width: 1280, height: 720, mode: 'auto', count: 2 }) });
 registerCase({ id: 'web-record-1080p', title: 'web-record, 1080p30', kind: 'web-record',
   run: (ctx) => runWebRecord(ctx, { id: 'web-record-1080p', label: 'web-record 1080p', class: '1080p', width: 1920, height: 1080, mode: 'auto' }) });
+registerCase({ id: 'peer-x11grab-1080p', title: 'naive x11grab at 1080p', kind: 'peer', run: (ctx) => x11grabPeer(ctx, 1920, 1080, '1080p') });
 registerCase({ id: 'web-record-screencast', title: 'web-record, screencast mode (video-only fallback)', kind: 'web-record',
   run: (ctx) => runWebRecord(ctx, { id: 'web-record-screencast', label: 'web-record screencast', class: '720p', width: 1280, height: 720, mode: 'screencast' }) });
 registerCase({ id: 'pause-resume', title: 'web-record, pause in the middle', kind: 'web-record', run: (ctx) => runPauseResume(ctx) });
 registerCase({ id: 'start-latency', title: 'web-record start latency', kind: 'section', run: (ctx) => runStartLatency(ctx) });
-
-registerCase({ id: 'peer-screencast', title: "puppeteer's page.screencast()", kind: 'peer', run: screencastPeer });
-registerCase({ id: 'peer-psr', title: 'puppeteer-screen-recorder', kind: 'peer', run: psrPeer });
-registerCase({ id: 'peer-tabcapture', title: 'puppeteer-stream (tabCapture + MediaRecorder)', kind: 'peer', run: (ctx) => tabCapturePeer(ctx) });
-registerCase({ id: 'peer-x11grab', title: 'Xvfb + ffmpeg x11grab + PulseAudio (naive)', kind: 'peer', run: (ctx) => x11grabPeer(ctx) });
 registerCase({ id: 'browser-alone', title: 'the browser alone, no recording', kind: 'section', run: browserAlone });
-registerCase({ id: 'peer-x11grab-1080p', title: 'naive x11grab at 1080p', kind: 'peer', optIn: true, run: (ctx) => x11grabPeer(ctx, 1920, 1080, '1080p') });
+registerCase({ id: 'peer-screencast', title: "puppeteer's page.screencast()", kind: 'peer', retry: false, run: screencastPeer });
 registerCase({ id: 'peer-tabcapture-1080p', title: 'puppeteer-stream at 1080p', kind: 'peer', optIn: true, run: (ctx) => tabCapturePeer(ctx, 1920, 1080, '1080p') });

@@ -177,6 +177,9 @@ export const tabCapturePeer = (ctx: BenchContext, width = 1280, height = 720, cl
 /**
  * The naive display capture: Xvfb + PulseAudio null sink + ONE ffmpeg with both device inputs
  * (x11grab + pulse), libx264 ultrafast / AAC (web-record's encoder settings), no timestamp care.
+ * `-thread_queue_size 1024` on both inputs, as ffmpeg itself asks for ("Thread message queue
+ * blocking; consider raising the thread_queue_size option"): with the default 8 the grab stalls
+ * while the pulse input blocks (12-24 fps with 300-900 ms freezes here).
  */
 export const x11grabPeer = (ctx: BenchContext, width = 1280, height = 720, cls = '720p'): Promise<CaseOutput> => runPeer(ctx, {
   id: `x11grab${cls === '720p' ? '' : `-${cls}`}`, label: `Xvfb + ffmpeg x11grab + PulseAudio${cls === '720p' ? '' : ` ${cls}`}`, short: 'x11grab', class: cls, ext: 'mp4', width, height, headful: true,
@@ -184,22 +187,22 @@ export const x11grabPeer = (ctx: BenchContext, width = 1280, height = 720, cls =
   recorder: (env) => ({
     async start(_page, file) {
       const args = ['-hide_banner', '-loglevel', 'warning', '-nostats', '-progress', 'pipe:1', '-stats_period', '0.1',
-        '-f', 'x11grab', '-draw_mouse', '0', '-framerate', '30', '-video_size', `${width}x${height}`, '-i', `${env.display!.display}+0,0`,
-        '-f', 'pulse', '-server', env.sound!.server, '-i', env.sound!.monitor,
+        '-thread_queue_size', '1024', '-f', 'x11grab', '-draw_mouse', '0', '-framerate', '30', '-video_size', `${width}x${height}`, '-i', `${env.display!.display}+0,0`,
+        '-thread_queue_size', '1024', '-f', 'pulse', '-server', env.sound!.server, '-i', env.sound!.monitor,
         '-c:v', 'libx264', '-preset', 'ultrafast', '-crf', '23', '-pix_fmt', 'yuv420p',
         '-c:a', 'aac', '-b:a', '128k', '-movflags', '+faststart', '-y', file];
       const ff = spawn('ffmpeg', args, { stdio: ['pipe', 'pipe', 'pipe'] });
       let err = '';
       ff.stderr.setEncoding('utf8').on('data', (d: string) => (err = (err + d).slice(-1000)));
       const closed = new Promise<number | null>((r) => ff.on('close', r));
-      // The first progress report comes a little after the first frame: frame=N at time t means
-      // the (real-time paced) grab started N/30 s before t.
+      // The first progress report comes a little after the first frame: out_time=T at time t
+      // means the output timeline (first frame = 0) started T before t.
       const startedAt = await new Promise<number>((resolve, reject) => {
         let buf = '';
         ff.stdout.setEncoding('utf8').on('data', (d: string) => {
           buf = (buf + d).slice(-4000);
-          const m = /frame=([1-9]\d*)/.exec(buf);
-          if (m) resolve(performance.now() - (Number(m[1]) / 30) * 1000);
+          const m = /out_time_us=(\d+)/.exec(buf);
+          if (m && /frame=[1-9]/.test(buf)) resolve(performance.now() - Number(m[1]) / 1000);
         });
         void closed.then((c) => reject(new Error(`ffmpeg exited (${c}): ${err}`)));
       });

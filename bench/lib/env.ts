@@ -93,7 +93,7 @@ export async function ensurePeers(log: (m: string) => void): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     const p = spawn('npm', [ci ? 'ci' : 'install', '--no-audit', '--no-fund', '--prefix', PEERS_DIR], {
       cwd: PEERS_DIR,
-      stdio: ['ignore', 'inherit', 'inherit'],
+      stdio: ['ignore', 2, 2], // stdout is for the table
       env: { ...process.env, PUPPETEER_SKIP_DOWNLOAD: '1' },
     });
     p.on('error', reject);

@@ -4,10 +4,12 @@
  * Tree = this process, its descendants (walking /proc/<pid>/stat ppid chains), and any process
  * once seen in the tree that still runs after being re-parented to init (Chromium's zygote and
  * renderers outlive the browser process at shutdown; without this their CPU would vanish).
- * Polled every 250 ms. CPU of the tree = for each live process utime + stime + cutime + cstime
- * (cutime/cstime: children that exited and were reaped, e.g. short-lived ffprobe runs, counted
- * once, through their parent), plus, for each tracked process that ended without a live tracked
- * parent to reap it, its last seen utime + stime + cutime + cstime (so up to 250 ms of its last
+ * Polled every 500 ms (the polling itself costs ~0.02 CPU s/s, counted in every row).
+ *
+ * CPU of the tree = for each live process utime + stime + cutime + cstime (cutime/cstime:
+ * children that exited and were reaped, e.g. short-lived ffprobe runs, counted once, through
+ * their parent), plus, for each tracked process that ended without a live tracked
+ * parent to reap it, its last seen utime + stime + cutime + cstime (so up to 500 ms of its last
  * CPU can be missed). Per program: each process's own utime + stime as last seen; what exited
  * children not seen by a poll used is "short-lived children".
  *
@@ -176,7 +178,7 @@ export class Meter {
     this.ticks0 = this.ticks;
     this.by0 = this.tracker.byProgram();
     this.m0 = machineTicks();
-    this.timer = setInterval(() => this.poll(), 250);
+    this.timer = setInterval(() => this.poll(), 500);
     this.timer.unref();
     return this;
   }
@@ -190,7 +192,7 @@ export class Meter {
     const { ticks, rssKb, pids } = this.tracker.poll();
     this.ticks = ticks;
     if (rssKb > this.peakRss) this.peakRss = rssKb;
-    if (this.polls++ % 8 === 0) this.peakPss = Math.max(this.peakPss, pssKb(pids));
+    if (this.polls++ % 4 === 0) this.peakPss = Math.max(this.peakPss, pssKb(pids));
   }
 
   stop(): MeterResult {

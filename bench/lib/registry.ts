@@ -86,6 +86,8 @@ export interface BenchCase {
   kind: CaseKind;
   /** Not run unless named in `BENCH_ONLY` (slow or optional extras). */
   optIn?: boolean;
+  /** false: never recorded a second time when other programs disturbed it (too slow to repeat). */
+  retry?: boolean;
   run(ctx: BenchContext): Promise<CaseOutput>;
 }
 
