@@ -17,6 +17,8 @@ export default defineConfig([
     clean: true,
     target: 'node20',
     splitting: true,
+    // `import.meta.url` in the CJS build (and `__dirname` in the ESM one).
+    shims: true,
   },
   {
     entry: { cli: 'src/cli/index.ts' },
