@@ -44,7 +44,7 @@ export {
 export { ALLOWED_FROM, canTransition, decide, type ControlAction, type Decision } from './core/state-machine.js';
 export { Actions, Limits, describeTask, parseActionRequest, parseStart, type ActionName, type ActionRequest } from './core/protocol.js';
 export { classifyAddress, createUrlPolicy, type CheckedUrl, type UrlPolicy, type UrlPolicyOptions } from './core/url-policy.js';
-export { deliverCallback, signCallback, verifyCallback, type CallbackOptions } from './core/callback.js';
+export { deliverCallback, signCallback, verifyCallback, type CallbackOptions, type VerifyCallbackOptions } from './core/callback.js';
 export type { TaskStore, TaskStoreCapabilities, TaskQuery, WriteCondition, WriteResult } from './core/task-store.js';
 export type { Storage, StorageCapabilities, StorageTarget, PutOptions, StoredObject } from './core/storage.js';
 export type {
@@ -68,12 +68,12 @@ export type {
 export type { TaskQueue, QueueCapabilities, JobHandler } from './core/queue.js';
 export type { Bus, ControlCommand, ControlReply, TaskEvent } from './core/bus.js';
 export { silentLogger, type Logger } from './core/logger.js';
-export { memoryStore } from './adapters/store/memory.js';
+export { memoryStore, type MemoryStoreOptions } from './adapters/store/memory.js';
 export { memoryQueue } from './adapters/queue/memory.js';
 export { memoryBus } from './adapters/bus/memory.js';
-export { diskStorage } from './storage/disk.js';
-export { chromiumBrowser } from './adapters/browser/chromium.js';
-export { ffmpegCapture } from './adapters/capture/index.js';
+export { diskStorage, type DiskStorageOptions } from './storage/disk.js';
+export { chromiumBrowser, type ChromiumBrowserOptions } from './adapters/browser/chromium.js';
+export { ffmpegCapture, type FfmpegCaptureOptions } from './adapters/capture/index.js';
 export { createHttpHandler, type AuthorizeHook, type AuthorizeResult, type HandlerOptions, type HttpRequest, type HttpResponse } from './http/handler.js';
 export { createNodeServer, type NodeServer } from './http/node.js';
 export type { WebRecordOptions } from './http/middleware.js';

@@ -35,7 +35,7 @@ export async function serve(argv: string[]): Promise<number> {
       dir: { type: 'string' },
       'public-url': { type: 'string' },
       redis: { type: 'string' },
-      role: { type: 'string', default: 'all' },
+      role: { type: 'string' },
       'allow-private-networks': { type: 'boolean', default: false },
       config: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -47,9 +47,10 @@ export async function serve(argv: string[]): Promise<number> {
     return 0;
   }
   const port = intOption(values.port, 'port', 0, 65535)!;
-  const role = values.role as 'all' | 'api' | 'worker';
-  if (!['all', 'api', 'worker'].includes(role)) throw new UsageError(`--role must be one of all, api, worker, got "${values.role}"`);
   const config = (await loadConfig(values.config)) as WebRecordOptions;
+  // --role, else the config file's role, else all.
+  const role = (values.role ?? config.role ?? 'all') as 'all' | 'api' | 'worker';
+  if (!['all', 'api', 'worker'].includes(role)) throw new UsageError(`--role must be one of all, api, worker, got "${role}"`);
   const options: WebRecordOptions = {
     ...config,
     role,
@@ -63,7 +64,11 @@ export async function serve(argv: string[]): Promise<number> {
   const stop = async () => {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
-    console.error('web-record: stopping; running tasks deliver what they recorded');
+    console.error(
+      redisUrl
+        ? 'web-record: stopping; running recordings are handed to other workers'
+        : 'web-record: stopping; running tasks deliver what they recorded',
+    );
     await app.close();
     process.exit(0);
   };

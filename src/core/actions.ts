@@ -1,7 +1,7 @@
 /**
  * The seed's Action endpoint without HTTP: a parsed JSON body in, the answer body out.
  */
-import { toWebRecordError, type ErrorCode, type WebRecordError } from './errors.js';
+import { toWebRecordError, WebRecordError, type ErrorCode } from './errors.js';
 import { newRequestId } from './ids.js';
 import { describeTask, isPlainObject, parseActionRequest, parseList, parseTaskId, type ActionRequest } from './protocol.js';
 import type { Recorder, RequestContext } from './recorder.js';
@@ -51,8 +51,10 @@ export async function executeAction(recorder: Recorder, body: unknown, ctx: Requ
     return { body: wrap(req, { ...out, RequestID: requestId }) };
   } catch (err) {
     const error = toWebRecordError(err);
-    if (error.code === 'InternalError') recorder.ctx.logger.error({ err: error }, 'action failed');
-    return { body: errorBody(error.code, error.message, requestId, req ?? envelopeOf(body)), error };
+    if (error.code === 'InternalError') recorder.ctx.logger.error({ err: error, requestId }, 'action failed');
+    // An unexpected error's own message (a Redis address, a file path) stays in the log.
+    const message = err instanceof WebRecordError ? error.message : `internal error (RequestID ${requestId} in the server log)`;
+    return { body: errorBody(error.code, message, requestId, req ?? envelopeOf(body)), error };
   }
 }
 

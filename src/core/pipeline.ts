@@ -83,7 +83,6 @@ export async function finishTask(ctx: RecorderContext, taskId: string, failure?:
   const result: TaskResult = { ...task.result };
   if (failure) firstError(result, failure.code, failure.message);
   const { segmentDir, outDir } = taskPaths(ctx, taskId);
-  const { dir, baseName } = outputNames(task);
   let files: OutputFile[] | undefined;
   let keep: 'nothing' | 'segments' | 'output' = 'nothing';
   let pendingFiles: OutputFile[] | undefined;
@@ -93,7 +92,8 @@ export async function finishTask(ctx: RecorderContext, taskId: string, failure?:
     return ctx.capture.finalize({
       segmentDir,
       outDir,
-      baseName,
+      // Named after the stop time, known from the `transcode` stage on (set on leaving `canceled`).
+      baseName: outputNames(task!).baseName,
       output: task!.params.output.video,
       hlsSegmentSeconds: ctx.options.hlsSegmentSeconds,
     });
@@ -135,7 +135,7 @@ export async function finishTask(ctx: RecorderContext, taskId: string, failure?:
       case 'upload':
         try {
           files ??= await transcode(); // resumed by another node: the output is made again
-          result.videos = await upload(ctx, task, files, dir);
+          result.videos = await upload(ctx, task, files, outputNames(task).dir);
         } catch (err) {
           const e = toWebRecordError(err, 'UploadFailed');
           firstError(result, 'UploadFailed', `${e.message} (the recording is kept at ${outDir}; re-drive it with recorder.redrive())`);

@@ -132,9 +132,15 @@ function safePath(value: string | undefined, path: string, allowSlash: boolean):
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f\\]/.test(value)) throw invalidParam(`${path} must not contain control characters or backslashes`);
   if (value.startsWith('/') || /^[a-zA-Z]:/.test(value)) throw invalidParam(`${path} must be a relative path`);
-  const parts = value.split('/');
+  // The same rules as every storage's keys (see `assertSafeKey`), so that a Start accepted here
+  // never fails at upload: no empty segment, none starting with "." (hence no ".."), none longer
+  // than 200 bytes.
+  const parts = (allowSlash ? value.replace(/\/+$/, '') : value).split('/');
   if (parts.some((p) => p === '..' || p === '.')) throw invalidParam(`${path} must not contain "." or ".." segments`);
   if (!allowSlash && parts.length > 1) throw invalidParam(`${path} must be a file name without "/"`);
+  if (parts.some((p) => p.startsWith('.'))) throw invalidParam(`${path} must not have a part starting with "." (hidden names are refused)`);
+  if (parts.some((p) => p === '')) throw invalidParam(`${path} must not contain an empty part ("//")`);
+  if (parts.some((p) => Buffer.byteLength(p) > 200)) throw invalidParam(`${path} must not have a part longer than 200 bytes`);
   return value;
 }
 

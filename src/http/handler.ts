@@ -31,7 +31,7 @@ export interface HandlerOptions {
   maxDepth?: number;
   /** Public base URL of the endpoint (for FileURLs); default: from the request's host. */
   publicUrl?: string;
-  /** The host app's authorization; called for every request before anything else. */
+  /** The host app's authorization; called for every request, after `verify` (when set) and before any routing. */
   authorize?: AuthorizeHook;
   /** Additional request verification (e.g. the key-pair signature), run before `authorize`. */
   verify?: (request: {

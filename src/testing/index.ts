@@ -3,4 +3,4 @@
  * checks as the bundled ones. `import { testStorage } from 'web-record/testing'`.
  */
 export { testTaskStore } from './task-store-suite.js';
-export { testStorage } from './storage-suite.js';
+export { testStorage, type StorageSuiteOptions } from './storage-suite.js';

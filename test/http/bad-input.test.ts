@@ -30,6 +30,8 @@ const badStarts: Array<[string, unknown, RegExp]> = [
   ['Output.Vod', { Action: 'Start', Data: { RecordURL: 'https://example.com', Output: { Vod: {} } } }, /Output.Vod is not supported/],
   ['TargetDir escaping', { Action: 'Start', Data: { RecordURL: 'https://example.com', Output: { Cos: { TargetDir: '../etc' } } } }, /TargetDir must not contain/],
   ['absolute TargetDir', { Action: 'Start', Data: { RecordURL: 'https://example.com', Output: { Cos: { TargetDir: '/etc' } } } }, /TargetDir must be a relative path/],
+  ['TargetDir with a hidden part', { Action: 'Start', Data: { RecordURL: 'https://example.com', Output: { Cos: { TargetDir: 'a/.git' } } } }, /TargetDir must not have a part starting with "."/],
+  ['TargetDir with an empty part', { Action: 'Start', Data: { RecordURL: 'https://example.com', Output: { Cos: { TargetDir: 'a//b' } } } }, /TargetDir must not contain an empty part/],
   ['TargetName with a slash', { Action: 'Start', Data: { RecordURL: 'https://example.com', Output: { Cos: { TargetName: 'a/b.mp4' } } } }, /TargetName must be a file name/],
   ['TargetName with a backslash', { Action: 'Start', Data: { RecordURL: 'https://example.com', Output: { Cos: { TargetName: '..\\\\x.mp4' } } } }, /backslashes/],
   ['Bucket without a COS storage', { Action: 'Start', Data: { RecordURL: 'https://example.com', Output: { Cos: { Bucket: 'webrecord-1234589', Region: 'ap-chengdu' } } } }, /need a COS storage configured/],

@@ -10,7 +10,7 @@
  *   live worker's stalled checker puts the job back in `wait` and some worker takes it. The
  *   handler (the recorder's task runner) first claims the task with `owner: null`, which succeeds
  *   only once the dead worker's lease has expired, and then resumes or finishes the task. Keep
- *   `lockDurationMs` (default 30 s) above the recorder's `leaseMs` (default 10 s) so the lease has
+ *   `lockDurationMs` (default 30 s) above the recorder's `leaseMs` (default 6 s) so the lease has
  *   always expired by the time BullMQ re-delivers.
  * - A false stall (a live worker that lost its lock, e.g. a long Redis outage) re-delivers a job
  *   whose lease is still held: the claim fails, the duplicate delivery completes as a no-op and
