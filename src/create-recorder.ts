@@ -23,6 +23,8 @@ import { Recorder } from './core/recorder.js';
 import type { Storage } from './core/storage.js';
 import type { TaskStore } from './core/task-store.js';
 import { createUrlPolicy, type UrlPolicy, type UrlPolicyOptions } from './core/url-policy.js';
+import type { EgressGuard } from './core/egress.js';
+import { egressProxy } from './adapters/browser/egress-proxy.js';
 import { diskStorage } from './storage/disk.js';
 
 export interface RecorderOptions {
@@ -82,6 +84,13 @@ export interface RecorderOptions {
   allowPrivateNetworks?: boolean;
   /** Finer URL policy (allow/deny host lists). */
   urlPolicy?: UrlPolicyOptions;
+  /**
+   * Holds the browser's own requests (redirects, subresources, sockets, later navigations) to the
+   * URL policy. Default: `egressProxy(policy)`, a per-browser proxy on 127.0.0.1 that resolves and
+   * checks every host and connects only to the checked address. `false` turns it off (the policy
+   * then applies to RecordURL and CallbackURL at Start only).
+   */
+  egress?: EgressGuard | false;
   /** UTC offset (minutes) of List's "YYYY-MM-DD HH:MM:SS" times. Default 480 (Asia/Shanghai, as the original service). */
   listUtcOffsetMinutes?: number;
   /** Metrics sink, e.g. `prometheusMetrics({ registry })` (prom-client). Default: none. */
@@ -154,6 +163,7 @@ export function createRecorder(options: RecorderOptions = {}): Recorder {
     bus: options.bus ?? memoryBus(),
     logger: options.logger ?? silentLogger,
     urlPolicy,
+    egress: options.egress === false ? undefined : (options.egress ?? egressProxy(urlPolicy)),
     options: resolved,
     metrics: options.metrics ?? {},
     emitStatus: (task) => recorder?.notify(task),

@@ -73,6 +73,8 @@ export { memoryQueue } from './adapters/queue/memory.js';
 export { memoryBus } from './adapters/bus/memory.js';
 export { diskStorage, type DiskStorageOptions } from './storage/disk.js';
 export { chromiumBrowser, type ChromiumBrowserOptions } from './adapters/browser/chromium.js';
+export { egressProxy } from './adapters/browser/egress-proxy.js';
+export type { EgressGuard, EgressRefusal, EgressSession } from './core/egress.js';
 export { ffmpegCapture, type FfmpegCaptureOptions } from './adapters/capture/index.js';
 export { createHttpHandler, type AuthorizeHook, type AuthorizeResult, type HandlerOptions, type HttpRequest, type HttpResponse } from './http/handler.js';
 export { createNodeServer, type NodeServer } from './http/node.js';

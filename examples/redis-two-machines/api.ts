@@ -25,7 +25,8 @@
  *   PORT, HOST                 where to listen (default 3000 on 127.0.0.1; PORT=0 picks a free port)
  *   OUTPUT_DIR                 the shared recordings directory (default ./recordings)
  *   WEB_RECORD_ALLOW_PRIVATE=1 accept RecordURL/CallbackURL on private or loopback addresses
- *                              (checked here at Start, and again on the worker)
+ *                              (checked here at Start, and on the worker for every request
+ *                              the recorded browser makes)
  */
 import { createNodeServer } from 'web-record';
 import { redisParts } from 'web-record/redis';

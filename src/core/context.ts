@@ -17,6 +17,7 @@ export interface TaskProgress extends CaptureStats {
   taskId: string;
 }
 import type { UrlPolicy } from './url-policy.js';
+import type { EgressGuard } from './egress.js';
 
 /** Recorder options after defaults were applied. All durations in milliseconds. */
 export interface ResolvedOptions {
@@ -54,6 +55,8 @@ export interface RecorderContext {
   readonly bus: Bus;
   readonly logger: Logger;
   readonly urlPolicy: UrlPolicy;
+  /** Holds the browser's own requests to the URL policy; undefined when turned off. */
+  readonly egress: EgressGuard | undefined;
   readonly options: ResolvedOptions;
   readonly metrics: RecorderMetrics;
   /** Reports a status change (events, logs, metrics, other nodes). */

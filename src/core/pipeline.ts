@@ -5,7 +5,7 @@
  */
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { deliverCallback } from './callback.js';
+import { deliverCallback, type CallbackResult } from './callback.js';
 import type { OutputFile } from './capture.js';
 import { toWebRecordError, WebRecordError, type ErrorCode } from './errors.js';
 import { describeTask } from './protocol.js';
@@ -65,6 +65,19 @@ async function upload(ctx: RecorderContext, task: TaskRecord, files: OutputFile[
     stored.set(file.name, { filename: file.name, fileSize: obj.size, fileDuration: file.duration, fileURL: obj.url, key });
   }
   return files.map((f) => stored.get(f.name)!);
+}
+
+/**
+ * Delivers a callback after checking its URL again with the URL policy on this node (a name
+ * checked at Start may point elsewhere by now); a refusal fails it without trying.
+ */
+async function sendCallback(ctx: RecorderContext, url: string, payload: object): Promise<CallbackResult> {
+  try {
+    await ctx.urlPolicy.check(url, 'CallbackURL');
+  } catch (err) {
+    return { ok: false, attempts: 0, error: toWebRecordError(err).message };
+  }
+  return deliverCallback(url, payload, ctx.options.callback);
 }
 
 /** The next stage after `from`: callback only when a CallbackURL was given. */
@@ -148,7 +161,7 @@ export async function finishTask(ctx: RecorderContext, taskId: string, failure?:
         await go(after(task));
         break;
       case 'callback': {
-        const sent = await deliverCallback(task.params.callbackURL!, describeTask({ ...task, result }), ctx.options.callback);
+        const sent = await sendCallback(ctx, task.params.callbackURL!, describeTask({ ...task, result }));
         if (!sent.ok) {
           firstError(result, 'CallbackFailed', sent.error);
           ctx.metrics.failure?.('callback');
@@ -185,7 +198,7 @@ export async function redriveTask(ctx: RecorderContext, taskId: string): Promise
   await rm(taskPaths(ctx, taskId).outDir, { recursive: true, force: true });
   ctx.emitStatus(res.task);
   if (task.params.callbackURL) {
-    const sent = await deliverCallback(task.params.callbackURL, describeTask(res.task), ctx.options.callback);
+    const sent = await sendCallback(ctx, task.params.callbackURL, describeTask(res.task));
     if (!sent.ok) {
       ctx.metrics.failure?.('callback');
       const failed = await ctx.store.update(taskId, { result: { ...res.task.result, errorCode: 'CallbackFailed', errorMessage: sent.error } }, { status: 'finished' });

@@ -7,6 +7,7 @@ import { mkdir } from 'node:fs/promises';
 import type { BrowserExit, BrowserSession } from './browser.js';
 import type { ControlCommand, ControlReply } from './bus.js';
 import type { CaptureSession } from './capture.js';
+import type { EgressRefusal, EgressSession } from './egress.js';
 import type { RecorderContext } from './context.js';
 import { toWebRecordError, WebRecordError, type ErrorCode } from './errors.js';
 import { finishTask, taskPaths } from './pipeline.js';
@@ -22,6 +23,8 @@ export class TaskRunner {
   private task!: TaskRecord;
   private session: CaptureSession | undefined;
   private page: BrowserSession | undefined;
+  private egress: EgressSession | undefined;
+  private refusedHosts = 0;
   private chain: Promise<unknown> = Promise.resolve();
   private ready = false;
   private ended = false;
@@ -194,7 +197,10 @@ export class TaskRunner {
     const { browser, options } = this.ctx;
     const p = this.task.params;
     const session = this.session!;
-    const page = await browser.launch({ width: p.width, height: p.height, ...session.browser });
+    // One guard for the task, kept across browser relaunches.
+    this.egress ??= await this.ctx.egress?.open((refusal) => this.onRefused(refusal));
+    const args = [...session.browser.args, ...(this.egress?.args ?? [])];
+    const page = await browser.launch({ width: p.width, height: p.height, ...session.browser, args });
     this.page = page;
     this.offExit = page.onExit((exit) => void this.serial(() => this.onBrowserExit(page, exit)));
     await page.expose('startRecord', () => void this.serial(() => this.onStartRecord()));
@@ -206,6 +212,14 @@ export class TaskRunner {
       throw new WebRecordError('PageLoadFailed', `page did not load: ${toWebRecordError(err).message}`, { cause: err });
     }
     if (status !== undefined && status >= 400) throw new WebRecordError('PageLoadFailed', `page answered HTTP ${status}`);
+  }
+
+  /** A request of the page the URL policy refused: a warning for the first few hosts. */
+  private onRefused(refusal: EgressRefusal): void {
+    const n = ++this.refusedHosts;
+    if (n <= 5) this.warn(`the page's requests to ${refusal.host} were refused: ${refusal.reason}`);
+    else if (n === 6) this.warn('the page tried more hosts the URL policy refuses; see the log');
+    else this.ctx.logger.warn({ taskId: this.taskId, ...refusal }, 'page request refused');
   }
 
   private async onStartRecord(): Promise<void> {
@@ -360,6 +374,8 @@ export class TaskRunner {
     await this.stopGroup().catch(() => undefined);
     await Promise.allSettled([this.page?.close(), this.session?.close()]);
     this.page = undefined;
+    await this.egress?.close();
+    this.egress = undefined;
     await this.ctx.store.update(this.taskId, { recordedMs: this.recordedMs }, { owner: this.ctx.options.nodeId }).catch(() => undefined);
   }
 

@@ -20,7 +20,7 @@ export interface UrlPolicyOptions {
 
 export interface CheckedUrl {
   url: URL;
-  /** Addresses the host resolved to, all allowed. Pin the browser to these. */
+  /** Addresses the host resolved to, all allowed (a guard connects only to these). */
   addresses: string[];
 }
 
@@ -92,7 +92,7 @@ export interface UrlPolicy {
   readonly allowPrivateNetworks: boolean;
   /** Checks `url` for `field` (named in the error). Rejects with `InvalidParam`. */
   check(url: string, field: string): Promise<CheckedUrl>;
-  /** Synchronous verdict for one resolved address (used on the browser's own requests). */
+  /** Synchronous verdict for one resolved address. */
   allowsAddress(address: string, host?: string): boolean;
 }
 
