@@ -154,14 +154,15 @@ export function createRecorder(options: RecorderOptions = {}): Recorder {
   }
   const urlPolicy: UrlPolicy = createUrlPolicy({ ...options.urlPolicy, allowPrivateNetworks: options.allowPrivateNetworks ?? options.urlPolicy?.allowPrivateNetworks });
   let recorder: Recorder | undefined;
+  const logger = options.logger ?? silentLogger;
   const ctx: RecorderContext = {
     store,
     queue,
     storage: options.storage ?? diskStorage({ dir: resolve(options.outputDir ?? 'recordings'), publicUrl: options.publicUrl }),
     browser: options.browser ?? chromiumBrowser(),
-    capture: options.capture ?? ffmpegCapture(),
+    capture: options.capture ?? ffmpegCapture({ logger }),
     bus: options.bus ?? memoryBus(),
-    logger: options.logger ?? silentLogger,
+    logger,
     urlPolicy,
     egress: options.egress === false ? undefined : (options.egress ?? egressProxy(urlPolicy)),
     options: resolved,

@@ -4,7 +4,7 @@
 import { parseArgs } from 'node:util';
 import { createNodeServer } from '../http/node.js';
 import type { WebRecordOptions } from '../http/middleware.js';
-import { intOption, loadConfig, UsageError } from './util.js';
+import { intOption, loadConfig, stderrLogger, UsageError } from './util.js';
 
 export const serveUsage = `Usage: web-record serve [options]
 
@@ -18,6 +18,8 @@ Options:
   --redis URL                 share tasks through Redis (redis://host:port/db)
   --role all|api|worker       what this process does (default all; worker needs no port)
   --allow-private-networks    allow recording private and loopback addresses
+  --log-level LEVEL           debug|info|warn|error|silent: JSON log lines on stderr (default info;
+                              env WEB_RECORD_LOG_LEVEL)
   --config FILE               JSON or JS module with recorder options (flags override it);
                               also "redis" (URL) and "redisPrefix" (key prefix, default webrecord)
   -h, --help                  this help
@@ -38,6 +40,7 @@ export async function serve(argv: string[]): Promise<number> {
       role: { type: 'string' },
       'allow-private-networks': { type: 'boolean', default: false },
       config: { type: 'string' },
+      'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -51,7 +54,9 @@ export async function serve(argv: string[]): Promise<number> {
   // --role, else the config file's role, else all.
   const role = (values.role ?? config.role ?? 'all') as 'all' | 'api' | 'worker';
   if (!['all', 'api', 'worker'].includes(role)) throw new UsageError(`--role must be one of all, api, worker, got "${role}"`);
+  const level = values['log-level'] ?? process.env.WEB_RECORD_LOG_LEVEL ?? 'info';
   const options: WebRecordOptions = {
+    ...(level !== 'silent' ? { logger: stderrLogger(level) } : {}),
     ...config,
     role,
     outputDir: values.dir ?? config.outputDir ?? './recordings',

@@ -49,10 +49,11 @@ describe('crash safety', () => {
       expect(failures[0]).toMatchObject({ name: 'WebRecordError', code: 'RecordFailed' });
       expect(session.running).toBe(false);
       expect(pidAlive(pid)).toBe(false);
-      // What another node would see on disk: the killed group, at most one segment short.
+      // What another node would see on disk: the killed group, short only by the frames that
+      // were in flight (segments reach the disk packet by packet, not segment by segment).
       const lost = beforeKill - (await capture.recordedMs(segmentDir)) / 1000;
       expect(lost).toBeGreaterThanOrEqual(-0.2);
-      expect(lost).toBeLessThan(2.6);
+      expect(lost).toBeLessThan(1);
 
       await session.start();
       const t1 = Date.now();
@@ -65,7 +66,7 @@ describe('crash safety', () => {
       const recorded = (await capture.recordedMs(segmentDir)) / 1000;
       const [file] = await capture.finalize({ segmentDir, outDir: join(segmentDir, '..'), baseName: 'joined', output: { muxer: 'mp4' }, hlsSegmentSeconds: 4 });
       expect(Math.abs(file!.duration - recorded)).toBeLessThan(0.05);
-      expect(file!.duration).toBeGreaterThan(beforeKill - 2.6 + second - 0.4);
+      expect(file!.duration).toBeGreaterThan(beforeKill - 1 + second - 0.4);
       expect(probeStreams(file!.path).video).toMatchObject({ width: 640, height: 360 });
       expect(await decodeErrors(file!.path)).toBe('');
       expect(steps(packetTimes(file!.path, 'v'))).toMatchObject({ notForward: 0 });

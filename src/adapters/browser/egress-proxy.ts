@@ -21,7 +21,8 @@ const VERDICT_TTL_MS = 60_000;
 /** Request headers that concern the hop to the proxy, not the origin. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 
-type Verdict = { ok: true; addresses: string[] } | { ok: false; reason: string };
+/** `refused`: the policy said no (reported); else the host could not be reached (a plain network error). */
+type Verdict = { ok: true; addresses: string[] } | { ok: false; refused: boolean; reason: string };
 
 /** An egress guard that proxies the browser's traffic through the URL policy. */
 export function egressProxy(policy: UrlPolicy): EgressGuard {
@@ -42,7 +43,12 @@ async function openProxy(policy: UrlPolicy, onRefused: (refusal: EgressRefusal) 
     const literal = isIP(host) === 6 ? `[${host}]` : host;
     const verdict = policy.check(`http://${literal}/`, 'request').then(
       (checked): Verdict => ({ ok: true, addresses: checked.addresses }),
-      (err): Verdict => ({ ok: false, reason: toWebRecordError(err).message.replace(/^request (is not allowed: )?/, '') }),
+      (err): Verdict => {
+        const message = toWebRecordError(err).message;
+        // "request host x does not resolve" is the network's answer, not the policy's (Chromium's
+        // own background requests to Google hosts end here on machines without DNS).
+        return { ok: false, refused: message.startsWith('request is not allowed: '), reason: message.replace(/^request (is not allowed: )?/, '') };
+      },
     );
     verdicts.set(host, { at: Date.now(), verdict });
     return verdict;
@@ -66,6 +72,7 @@ async function openProxy(policy: UrlPolicy, onRefused: (refusal: EgressRefusal) 
     const host = target.hostname.replace(/^\[|\]$/g, '').toLowerCase();
     const verdict = await check(host);
     if (!verdict.ok) {
+      if (!verdict.refused) return void res.writeHead(502).end();
       refuse(host, verdict.reason);
       res.writeHead(403, { 'content-type': 'text/plain' }).end(`web-record: ${host} is not allowed (${verdict.reason})\n`);
       return;
@@ -107,8 +114,8 @@ async function openProxy(policy: UrlPolicy, onRefused: (refusal: EgressRefusal) 
     const host = target.hostname.replace(/^\[|\]$/g, '').toLowerCase();
     const verdict = await check(host);
     if (!verdict.ok) {
-      refuse(host, verdict.reason);
-      client.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n');
+      if (verdict.refused) refuse(host, verdict.reason);
+      client.end(verdict.refused ? 'HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n' : 'HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n');
       return;
     }
     allowed++;

@@ -14,7 +14,7 @@
  *       -sc_threshold 0 -force_key_frames expr:gte(t,n_forced*2)
  *     -c:a aac -b:a 128k -ar 48000 -ac 2
  *     -f segment -segment_time 4 -segment_format mpegts
- *       -segment_format_options mpegts_copyts=1:pes_payload_size=0:omit_video_pes_length=0
+ *       -segment_format_options mpegts_copyts=1:pes_payload_size=0:omit_video_pes_length=0:flush_packets=1
  *       -individual_header_trailer 0 -segment_list gNNNN.csv -segment_list_type csv
  *       -segment_list_flags live gNNNN-%05d.ts
  *

@@ -95,7 +95,10 @@ export function segmentOutput(dir: string, group: number, options: EncoderOption
       ['segment_format', 'mpegts'],
       // pes_payload_size=0: one PES per audio frame, so the file is in timestamp order (a cut at
       // a timestamp then keeps all audio before it; by default audio trails the video by ~0.2 s).
-      ['segment_format_options', 'mpegts_copyts=1:pes_payload_size=0:omit_video_pes_length=0'],
+      // flush_packets=1: every packet reaches the file as it is muxed. Without it the segment
+      // muxer writes a segment only when it closes, so a killed encoder or host lost the whole
+      // segment in progress (up to segment_time seconds); now it loses the frame in flight.
+      ['segment_format_options', 'mpegts_copyts=1:pes_payload_size=0:omit_video_pes_length=0:flush_packets=1'],
       ['individual_header_trailer', 0],
       ['segment_list', `${dir}/${listName(group)}`],
       ['segment_list_type', 'csv'],
