@@ -25,4 +25,9 @@ fi
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 fi
-[ -f dist/index.js ] && [ -z "$(find src -newer dist/index.js -print -quit)" ] || npm run build --silent
+if ! { [ -f dist/index.js ] && [ -z "$(find src tsup.config.ts package.json -newer dist/index.js -print -quit)" ]; }; then
+  echo "web-record setup: building" >&2
+  log="$(mktemp)"
+  npm run build --silent >"$log" 2>&1 || { cat "$log" >&2; rm -f "$log"; exit 1; }
+  rm -f "$log"
+fi
