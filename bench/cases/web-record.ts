@@ -5,7 +5,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createRecorder } from '../../src/create-recorder.js';
+import { createRecorder, type RecorderOptions } from '../../src/create-recorder.js';
 import { ffmpegCapture } from '../../src/adapters/capture/index.js';
 import type { Logger } from '../../src/core/logger.js';
 import type { RecordingTask, TaskInfo } from '../../src/core/recorder.js';
@@ -26,6 +26,8 @@ export interface WebRecordSpec {
   count?: number;
   /** Pause after `atSec` recorded seconds for `forSec` seconds. */
   pause?: { atSec: number; forSec: number };
+  /** Recorder options on top of the benchmark's (e.g. `{ egress: false }`). */
+  recorder?: Partial<RecorderOptions>;
 }
 
 /** A logger that keeps warnings and errors (they go into the row's notes). */
@@ -78,6 +80,7 @@ function newRecorder(ctx: BenchContext, spec: WebRecordSpec, notes: string[]): {
     concurrency: Math.max(2, spec.count ?? 1),
     capture: ffmpegCapture({ mode: spec.mode, logger }),
     logger,
+    ...spec.recorder,
   });
   return { recorder, workDir };
 }
