@@ -11,7 +11,7 @@ if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
 fi
 
 npx tsc --noEmit -p .
-# The public API report (etc/web-record.api.md) is committed: CI fails when the API changed
-# without it; a local run updates it so the change shows in the diff.
-if [ -n "${CI:-}" ]; then npx api-extractor run; else npx api-extractor run --local; fi
+# The public API reports (etc/web-record*.api.md, one per entry point) are committed: CI fails
+# when the API changed without them; a local run updates them so the change shows in the diff.
+node scripts/api-report.mjs
 npx vitest run "$@"
