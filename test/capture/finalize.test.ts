@@ -72,6 +72,22 @@ describe('finalize', () => {
     expect(head.indexOf('moov')).toBeLessThan(head.indexOf('mdat') < 0 ? Infinity : head.indexOf('mdat'));
   });
 
+  it('cuts a single group (stream copy) where stop() was: sound and picture end together', async () => {
+    const dir = join(root, 'single');
+    mkdirSync(dir);
+    await synthGroup(dir, 1, 3); // the files run 0.3 s past the stop, as the capture's tail
+    const out = join(root, 'single-out');
+    mkdirSync(out);
+    const [f] = await finalizeSegments({ segmentDir: dir, outDir: out, baseName: 'one', output: { muxer: 'mp4' }, hlsSegmentSeconds: 4 });
+    const p = probeStreams(f!.path);
+    expect(Number(p.video?.nb_frames)).toBe(90);
+    expect(Number(p.video?.duration)).toBeCloseTo(3, 2);
+    // Within one AAC frame (21 ms) of the video's end.
+    expect(Math.abs(Number(p.audio?.duration) - Number(p.video?.duration))).toBeLessThan(0.03);
+    expect(f!.duration).toBeCloseTo(3, 1);
+    expect(await decodeErrors(f!.path)).toBe('');
+  });
+
   it('writes HLS: playlist first, segments that decode, durations adding up', async () => {
     const out = join(root, 'hls');
     mkdirSync(out);

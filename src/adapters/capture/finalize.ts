@@ -34,7 +34,7 @@ import type { FinalizeOptions, OutputFile } from '../../core/capture.js';
 import { WebRecordError } from '../../core/errors.js';
 import { ffmpegCommand, type OptionPairs } from '../ffmpeg/args.js';
 import { ffprobe, probeDuration } from '../ffmpeg/probe.js';
-import { execFfmpeg, FfmpegError, runFfmpeg } from '../ffmpeg/process.js';
+import { runFfmpeg } from '../ffmpeg/process.js';
 import { groupTimeline, listGroups, type GroupTimeline, type SegmentGroup } from './segments.js';
 
 /** Executables and audio settings for `finalizeSegments`. */
@@ -174,7 +174,18 @@ export async function finalizeSegments(options: FinalizeOptions, config: Finaliz
     const name = `${options.baseName}.mp4`;
     const path = join(outDir, name);
     const part = join(work, name);
-    await run(cmd.output({ url: part, format: 'mp4', maps, options: [...common, ['movflags', '+faststart']] }).build(), config);
+    // As for HLS (see writeHls): the join writes MPEG-TS into a pipe, a plain stream copy muxes
+    // the mp4. (Inside the mp4 muxer, ffmpeg 5.1 runs the copied audio's bitstream filters in
+    // another time base: a single group's audio then kept ~0.3 s past the video's end.)
+    await runPiped(
+      cmd.output({ url: 'pipe:1', format: 'mpegts', maps, options: common }).build(),
+      ffmpegCommand()
+        .global({ y: true })
+        .input({ url: 'pipe:0', format: 'mpegts' })
+        .output({ url: part, format: 'mp4', maps: ['0:v:0', '0:a:0?'], options: [['c', 'copy'], ['movflags', '+faststart']] })
+        .build(),
+      config,
+    );
     await rename(part, path);
     const probed = await ffprobe(path, { path: config.ffprobePath });
     return [{ path, name, size: (await stat(path)).size, duration: round3(probeDuration(probed)), contentType: 'video/mp4' }];
@@ -237,15 +248,6 @@ async function writeHls(
   }
   const playlist: OutputFile = { path, name, size: (await stat(path)).size, duration: round3(total), contentType: 'application/vnd.apple.mpegurl' };
   return [playlist, ...files];
-}
-
-async function run(args: string[], config: FinalizeConfig): Promise<void> {
-  try {
-    await execFfmpeg(args, { path: config.ffmpegPath });
-  } catch (err) {
-    const line = err instanceof FfmpegError ? (err.exit.errorLine ?? err.message) : String(err);
-    throw new WebRecordError('TranscodeFailed', `ffmpeg could not join the recording: ${line}`, { cause: err });
-  }
 }
 
 /** Runs `first | second` (media through a pipe); rejects with the first error line of either. */
