@@ -7,6 +7,7 @@
 import { registerCase } from '../lib/registry.js';
 import { browserAlone, psrPeer, screencastPeer, tabCapturePeer, x11grabPeer } from './peers.js';
 import { runPauseResume } from './pause-resume.js';
+import { runControlLatency, runDescribe10k, runDescribeThroughput, runEgressCost, runFinalize10min, runTakeover } from './service.js';
 import { runStartLatency, runWebRecord } from './web-record.js';
 
 registerCase({ id: 'web-record', title: 'web-record, 720p30 (default capture: display)', kind: 'web-record',
@@ -24,5 +25,13 @@ registerCase({ id: 'web-record-screencast', title: 'web-record, screencast mode 
 registerCase({ id: 'pause-resume', title: 'web-record, pause in the middle', kind: 'web-record', run: (ctx) => runPauseResume(ctx) });
 registerCase({ id: 'start-latency', title: 'web-record start latency', kind: 'section', run: (ctx) => runStartLatency(ctx) });
 registerCase({ id: 'browser-alone', title: 'the browser alone, no recording', kind: 'section', run: browserAlone });
+// The service section (bench/cases/service.ts): throughput, control latency, take-over, finalize;
+// egress-cost records with Chromium and comes last of them.
+registerCase({ id: 'describe-throughput', title: 'Describe req/s through the Express adapter (memory, Redis)', kind: 'section', run: runDescribeThroughput });
+registerCase({ id: 'describe-10k', title: '10,000 Describe requests, 50 in flight (memory)', kind: 'section', run: runDescribe10k });
+registerCase({ id: 'control-latency', title: 'Pause/Resume to a worker process through Redis', kind: 'section', run: runControlLatency });
+registerCase({ id: 'takeover', title: 'worker SIGKILLed mid-recording: take-over time', kind: 'section', run: runTakeover });
+registerCase({ id: 'finalize-10min', title: 'finalize of a 10-minute recording (mp4, HLS)', kind: 'section', run: runFinalize10min });
+registerCase({ id: 'egress-cost', title: 'CPU with and without the egress proxy', kind: 'section', run: runEgressCost });
 registerCase({ id: 'peer-screencast', title: "puppeteer's page.screencast()", kind: 'peer', retry: false, run: screencastPeer });
 registerCase({ id: 'peer-tabcapture-1080p', title: 'puppeteer-stream at 1080p', kind: 'peer', optIn: true, run: (ctx) => tabCapturePeer(ctx, 1920, 1080, '1080p') });
