@@ -58,6 +58,13 @@ export interface RecorderOptions {
   concurrency?: number;
   /** Cap on tasks not yet finished (queued included); Start beyond it gets `ResourceExhausted`. Default: no cap. */
   maxTasks?: number;
+  /**
+   * Cap on the bytes of segments on this node's disk (`segmentDir`) for tasks not finished yet.
+   * When reached, a Start gets `ResourceExhausted` and the recordings running on this node are
+   * stopped (like a Stop) and deliver what they recorded, ending with `RecordInterrupted`.
+   * Default: no cap.
+   */
+  maxSegmentBytes?: number;
   /** Default frames per second. Default 30. */
   fps?: number;
   /** Page load timeout. Default 30 s. */
@@ -120,6 +127,7 @@ function resolveOptions(o: RecorderOptions): ResolvedOptions {
     segmentDir: resolve(o.segmentDir ?? join(workDir, 'segments')),
     concurrency: num(o, 'concurrency', availableParallelism(), 1, 256),
     maxTasks: num(o, 'maxTasks', Number.POSITIVE_INFINITY, 1, Number.POSITIVE_INFINITY),
+    maxSegmentBytes: num(o, 'maxSegmentBytes', Number.POSITIVE_INFINITY, 1, Number.POSITIVE_INFINITY),
     overCapacity: 'queue',
     fps: num(o, 'fps', 30, 1, 60),
     pageLoadTimeoutMs: num(o, 'pageLoadTimeoutMs', 30_000, 1),

@@ -27,6 +27,8 @@ export interface ResolvedOptions {
   segmentDir: string;
   concurrency: number;
   maxTasks: number;
+  /** Cap on bytes of segments on this node's disk for tasks not finished (Infinity: none). */
+  maxSegmentBytes: number;
   overCapacity: 'queue' | 'reject';
   fps: number;
   pageLoadTimeoutMs: number;

@@ -2,6 +2,8 @@
  * The recorder: accepts tasks, routes control Actions to the worker that owns a task, answers
  * Describe/List, and (in the `worker` and `all` roles) records tasks from the queue.
  */
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { ControlCommand, ControlReply, TaskEvent } from './bus.js';
 import type { RecorderContext, TaskProgress } from './context.js';
 import { Diagnose } from './diagnose.js';
@@ -123,6 +125,10 @@ function toInfo(task: TaskRecord, baseURL?: string): TaskInfo {
   return info;
 }
 
+/** How often the disk cap is checked, and how often the segment directory is scanned. */
+const DISK_CHECK_MS = 500;
+const DISK_SCAN_MS = 5_000;
+
 export class Recorder {
   private readonly emitter = new Emitter<RecorderEvents>();
   private readonly runners = new Map<string, TaskRunner>();
@@ -130,6 +136,18 @@ export class Recorder {
   private closed = false;
   private started: Promise<void> | undefined;
   private readonly diagnose: Diagnose;
+  /** Starts on this node pass the `maxTasks` check and create their task one at a time. */
+  private admitting: Promise<unknown> = Promise.resolve();
+  /** Bytes per unfinished task found in the segment directory by the last scan. */
+  private scannedBytes = new Map<string, number>();
+  private lastScan = 0;
+  private scanning: Promise<void> | undefined;
+  private diskTimer: NodeJS.Timeout | undefined;
+  private diskFull = false;
+  /** Tasks of runners here that reached `finished` (their runner is still removing their files). */
+  private readonly finishedHere = new Set<string>();
+  /** Runners already told to stop for the disk cap. */
+  private readonly capped = new WeakSet<TaskRunner>();
 
   constructor(readonly ctx: RecorderContext) {
     this.diagnose = new Diagnose(ctx);
@@ -154,6 +172,11 @@ export class Recorder {
       }
       // With a shared store, any node may find tasks whose worker died (one at a time, by lock).
       if (this.ctx.store.capabilities.distributed) this.diagnose.start();
+      if (options.role !== 'api' && Number.isFinite(options.maxSegmentBytes)) {
+        await this.scanSegments();
+        this.diskTimer = setInterval(() => void this.checkDisk(), DISK_CHECK_MS);
+        this.diskTimer.unref();
+      }
     })();
     return this.started;
   }
@@ -176,16 +199,25 @@ export class Recorder {
     const params = parseStart(data, { fps: this.ctx.options.fps });
     await this.checkParams(params);
     const { options, store, queue } = this.ctx;
-    if (Number.isFinite(options.maxTasks)) {
-      const { total } = await store.list({ status: 'running', limit: 1 });
-      if (total >= options.maxTasks) {
-        throw new WebRecordError('ResourceExhausted', `too many tasks in progress (${total}, the cap is ${options.maxTasks}); try again later`);
-      }
-    }
+    this.checkDiskCap();
     const task: TaskRecord = { taskId: newTaskId(), status: 'normal', createTime: Date.now(), params, version: 0 };
     if (request.baseURL) task.baseURL = request.baseURL;
     if (request.tenant) task.tenant = request.tenant;
-    await store.create(task);
+    if (Number.isFinite(options.maxTasks)) {
+      // Count and create one Start at a time: checked concurrently, every Start would see the
+      // same count and all would pass (200 at once against a cap of 2 with a Redis store made 10).
+      // Starts on different API nodes sharing a store can still pass together: across nodes the
+      // cap may be exceeded by the number of Starts racing on other nodes.
+      const admit = this.admitting.then(async () => {
+        const { total } = await store.list({ status: 'running', limit: 1 });
+        if (total >= options.maxTasks) {
+          throw new WebRecordError('ResourceExhausted', `too many tasks in progress (${total}, the cap is ${options.maxTasks}); try again later`);
+        }
+        await store.create(task);
+      });
+      this.admitting = admit.catch(() => undefined);
+      await admit;
+    } else await store.create(task);
     this.ctx.emitStatus(task);
     try {
       await queue.add(task.taskId);
@@ -204,6 +236,81 @@ export class Recorder {
     }
     await urlPolicy.check(params.recordURL, 'RecordURL');
     if (params.callbackURL) await urlPolicy.check(params.callbackURL, 'CallbackURL');
+  }
+
+  /**
+   * Bytes of segments on this node's disk for tasks not finished, as far as known now, without
+   * touching the disk: for each task recording here, its capture's live count (`stats().bytes`,
+   * kept up to date by the capture as ffmpeg reports progress, a few times a second); for the
+   * other unfinished tasks with segments in `segmentDir` (a task taken over or being finished,
+   * the other nodes' tasks on a shared directory), what the last directory scan found. The scan
+   * runs in the background every few seconds and skips the directories of captures running
+   * here, so a long recording's thousands of segments are not stat()ed over and over, and a Start
+   * never waits for the disk.
+   */
+  segmentBytes(): number {
+    let total = 0;
+    for (const [taskId, bytes] of this.scannedBytes) if (!this.runners.has(taskId)) total += bytes;
+    for (const [taskId, runner] of this.runners) {
+      if (!this.finishedHere.has(taskId)) total += Math.max(runner.segmentBytes() ?? 0, this.scannedBytes.get(taskId) ?? 0);
+    }
+    return total;
+  }
+
+  private diskCapMessage(used: number): string {
+    const { maxSegmentBytes } = this.ctx.options;
+    return `the disk cap for recordings on this node was reached: segments of unfinished tasks take ${used} bytes, the cap (maxSegmentBytes) is ${maxSegmentBytes} bytes`;
+  }
+
+  /** `ResourceExhausted` while this node's segments are at the disk cap. */
+  private checkDiskCap(): void {
+    const { options } = this.ctx;
+    if (options.role === 'api' || !Number.isFinite(options.maxSegmentBytes)) return;
+    const used = this.segmentBytes();
+    if (used >= options.maxSegmentBytes) throw new WebRecordError('ResourceExhausted', `${this.diskCapMessage(used)}; try again later`);
+  }
+
+  /** Every DISK_CHECK_MS: at the cap, every capture running here is stopped and delivers what it has. */
+  private async checkDisk(): Promise<void> {
+    if (this.closed) return;
+    if (Date.now() - this.lastScan >= DISK_SCAN_MS) void this.scanSegments();
+    const used = this.segmentBytes();
+    if (used < this.ctx.options.maxSegmentBytes) {
+      this.diskFull = false;
+      return;
+    }
+    const capturing = [...this.runners.values()].filter((r) => r.capturing && !this.capped.has(r));
+    if (!this.diskFull || capturing.length) {
+      this.ctx.logger.warn({ usedBytes: used, maxSegmentBytes: this.ctx.options.maxSegmentBytes, stopping: capturing.map((r) => r.taskId) }, 'disk cap reached');
+    }
+    this.diskFull = true;
+    const reason = this.diskCapMessage(used);
+    for (const r of capturing) this.capped.add(r);
+    await Promise.allSettled(capturing.map((r) => r.stopForDiskCap(reason)));
+  }
+
+  /** Sums the files of each task directory in `segmentDir` whose task is not finished (captures running here excepted). */
+  private scanSegments(): Promise<void> {
+    this.scanning ??= (async () => {
+      this.lastScan = Date.now();
+      const root = this.ctx.options.segmentDir;
+      const found = new Map<string, number>();
+      const entries = await readdir(root, { withFileTypes: true }).catch(() => []);
+      for (const entry of entries) {
+        if (!entry.isDirectory()) continue;
+        const taskId = entry.name;
+        if (this.runners.get(taskId)?.segmentBytes() !== undefined) continue; // counted live
+        let bytes = 0;
+        for (const file of await readdir(join(root, taskId)).catch(() => [] as string[])) {
+          bytes += (await stat(join(root, taskId, file)).catch(() => undefined))?.size ?? 0;
+        }
+        if (bytes === 0) continue;
+        const task = this.runners.has(taskId) ? undefined : await this.ctx.store.get(taskId).catch(() => undefined);
+        if (this.runners.has(taskId) || (task && task.status !== 'finished')) found.set(taskId, bytes);
+      }
+      this.scannedBytes = found;
+    })().finally(() => (this.scanning = undefined));
+    return this.scanning;
   }
 
   /** The task, or `InvalidParam` "invalid task id, task not found" (also for another tenant's task). */
@@ -301,7 +408,12 @@ export class Recorder {
     const { logger, metrics } = this.ctx;
     logger.info({ taskId: task.taskId, status: task.status, ...(task.result?.errorCode ? { errorCode: task.result.errorCode } : {}) }, `task ${task.status}`);
     metrics.status?.(task);
-    if (task.status === 'finished') metrics.finished?.(task);
+    if (task.status === 'finished') {
+      metrics.finished?.(task);
+      // Its segments no longer count toward the disk cap (they are being removed).
+      this.scannedBytes.delete(task.taskId);
+      if (this.runners.has(task.taskId)) this.finishedHere.add(task.taskId);
+    }
     this.emitter.emit('status', toInfo(task));
     void this.ctx.bus.publish({ taskId: task.taskId, status: task.status, at: Date.now(), origin: this.ctx.options.nodeId }).catch(() => undefined);
   }
@@ -330,6 +442,7 @@ export class Recorder {
       await runner.run(signal);
     } finally {
       this.runners.delete(taskId);
+      this.finishedHere.delete(taskId);
     }
   }
 
@@ -398,6 +511,7 @@ export class Recorder {
     this.closed = true;
     const { queue, bus, store, storage, browser, capture, options } = this.ctx;
     await this.started?.catch(() => undefined);
+    if (this.diskTimer) clearInterval(this.diskTimer);
     await this.diagnose.stop();
     // With a shared queue, running recordings are handed to other workers; alone, they are stopped and delivered.
     await Promise.allSettled(

@@ -35,6 +35,11 @@ export class TaskRunner {
   private ending: Ending;
   private endSignal!: () => void;
   private readonly endPromise = new Promise<void>((resolve) => (this.endSignal = resolve));
+  /** Resolves when a Stop arrives: long steps (a crash recovery) give way to it. */
+  private stopSignal!: () => void;
+  private readonly stopRequest = new Promise<void>((resolve) => (this.stopSignal = resolve));
+  /** A Refresh's reload in progress (it runs beside the task's other steps, not among them). */
+  private reloading: Promise<void> | undefined;
   private groupStartedAt: number | undefined;
   private recordedMs = 0;
   private pausedAt: number | undefined;
@@ -141,9 +146,52 @@ export class TaskRunner {
     }
   }
 
-  /** Answers a control Action for this task (the bus routes it here). */
-  handle(command: ControlCommand): Promise<ControlReply> {
-    return this.serial(() => this.control(command));
+  /**
+   * Bytes of this task's segments as its capture counts them (every group, the one being written
+   * included), or undefined while no capture is open (then the recorder's directory scan counts).
+   */
+  segmentBytes(): number | undefined {
+    return this.session?.stats().bytes;
+  }
+
+  /** Whether capture has not ended yet (the task may still write segments). */
+  get capturing(): boolean {
+    return !this.ended;
+  }
+
+  /**
+   * Ends capture because this node's disk cap was reached: like a Stop (`canceled`), what was
+   * recorded is delivered, and the Result says why it ended early.
+   */
+  stopForDiskCap(reason: string): Promise<void> {
+    this.stopSignal();
+    return this.serial(async () => {
+      if (this.ended) return;
+      const at = (this.currentRecordedMs() / 1000).toFixed(1);
+      const kept = this.currentRecordedMs() > 0;
+      await this.end({
+        code: kept ? 'RecordInterrupted' : 'RecordFailed',
+        message: kept ? `${reason}; recording stopped at ${at} s, the recording so far is kept` : `${reason}; stopped before recording started`,
+      });
+    });
+  }
+
+  /**
+   * Answers a control Action for this task (the bus routes it here). Actions run one at a time
+   * with the task's other steps, so none may take long: a Stop cuts a crash recovery short, and a
+   * Refresh's reload runs beside them (its answer waits for the reload a little, never for a page
+   * that does not load).
+   */
+  async handle(command: ControlCommand): Promise<ControlReply> {
+    if (command.action === 'Stop') this.stopSignal();
+    const reply = await this.serial(() => this.control(command));
+    if (command.action === 'Refresh' && this.reloading) {
+      let timer: NodeJS.Timeout | undefined;
+      const patience = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.ctx.options.controlTimeoutMs / 2)));
+      await Promise.race([this.reloading, patience, this.endPromise]).finally(() => clearTimeout(timer));
+      if (reply.ok) return { ok: true, status: this.task.status };
+    }
+    return reply;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -201,6 +249,12 @@ export class TaskRunner {
     this.egress ??= await this.ctx.egress?.open((refusal) => this.onRefused(refusal));
     const args = [...session.browser.args, ...(this.egress?.args ?? [])];
     const page = await browser.launch({ width: p.width, height: p.height, ...session.browser, args });
+    if (this.ended) {
+      // Stopped while the browser started (a recovery cut short by a Stop): teardown has run or
+      // will not see this browser.
+      await page.close().catch(() => undefined);
+      throw new WebRecordError('RecordFailed', 'the task was stopped while the browser started');
+    }
     this.page = page;
     this.offExit = page.onExit((exit) => void this.serial(() => this.onBrowserExit(page, exit)));
     await page.expose('startRecord', () => void this.serial(() => this.onStartRecord()));
@@ -262,7 +316,15 @@ export class TaskRunner {
       return { ok: false, code: 'InvalidStatus', message: `can't ${command.action.toLowerCase()} a task in status ${this.task.status}` };
     }
     if (decision.kind === 'reload') {
-      if (this.page) await this.page.reload({ timeoutMs: this.ctx.options.pageLoadTimeoutMs }).catch((err) => this.warn(`refresh failed: ${toWebRecordError(err).message}`));
+      const page = this.page;
+      if (page && !this.reloading) {
+        this.reloading = page
+          .reload({ timeoutMs: this.ctx.options.pageLoadTimeoutMs })
+          .catch((err) => {
+            if (!this.ended && page === this.page) this.warn(`refresh failed: ${toWebRecordError(err).message}`);
+          })
+          .finally(() => (this.reloading = undefined));
+      }
     } else if (decision.kind === 'transition') {
       if (decision.to === 'canceled') await this.end(undefined);
       else if (decision.to === 'paused') {
@@ -331,6 +393,16 @@ export class TaskRunner {
   private async onBrowserExit(page: BrowserSession, exit: BrowserExit): Promise<void> {
     if (this.ended || page !== this.page) return;
     this.ctx.logger.warn({ taskId: this.taskId, exit }, 'browser went away');
+    if (exit.reason === 'page-closed') {
+      // The page closed itself (window.close()): it is done, not broken. Relaunching would record
+      // it again from its start, glued to what came before; it ends like a Stop instead.
+      const at = (this.currentRecordedMs() / 1000).toFixed(1);
+      if (this.currentRecordedMs() > 0) {
+        this.warn(`the page closed itself (window.close()) at ${at} s of recording; the recording ends there`);
+        return this.end(undefined);
+      }
+      return this.end({ code: 'RecordFailed', message: 'the page closed itself (window.close()) before recording started' });
+    }
     const wasRecording = this.groupStartedAt !== undefined;
     await this.stopGroup().catch(() => undefined);
     this.offExit?.();
@@ -338,7 +410,7 @@ export class TaskRunner {
     this.page = undefined;
     await this.recover(`${exit.reason}: ${exit.message}`, async () => {
       await this.openPage();
-      if (wasRecording) await this.startGroup();
+      if (wasRecording && !this.ended) await this.startGroup();
     });
   }
 
@@ -348,7 +420,15 @@ export class TaskRunner {
     if (this.recoveries++ < this.ctx.options.maxRecoveries) {
       const t0 = Date.now();
       try {
-        await restart();
+        // A relaunch and page load can take long: a Stop meanwhile is not kept waiting (its
+        // step, queued behind this one, ends the task; teardown closes what the restart opened).
+        const restarting = restart();
+        const stopped = await Promise.race([restarting.then(() => false), this.stopRequest.then(() => true)]);
+        if (stopped) {
+          restarting.catch(() => undefined);
+          this.warn(`${what} at ${at} s of recording; stopped while recovering`);
+          return;
+        }
         this.warn(`${what} at ${at} s of recording; recovered after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
         return;
       } catch (err) {

@@ -69,6 +69,11 @@ export abstract class SegmentCaptureSession implements CaptureSession {
   private baseMs = 0;
   private baseBytes = 0;
   private groupBytes = 0;
+  /** Size of the segment being written (its bytes reach the disk packet by packet). */
+  private currentBytes = 0;
+  /** Changes whenever a group starts or ends, so a late size reading of an older group is dropped. */
+  private groupGen = 0;
+  private tracking: Promise<void> = Promise.resolve();
   private segIndex = 0;
   private progress: FfmpegProgress | undefined;
   private history: Array<{ at: number; frame: number }> = [];
@@ -159,6 +164,8 @@ export abstract class SegmentCaptureSession implements CaptureSession {
   private async startGroup(): Promise<void> {
     this.group = await nextGroup(this.open.segmentDir);
     this.groupBytes = 0;
+    this.currentBytes = 0;
+    this.groupGen++;
     this.segIndex = 0;
     this.progress = undefined;
     this.history = [];
@@ -284,17 +291,30 @@ export abstract class SegmentCaptureSession implements CaptureSession {
     void this.trackBytes();
   }
 
-  /** Adds finished segment files once, and keeps the current one's size. */
-  private async trackBytes(): Promise<void> {
+  /**
+   * Adds finished segment files once, and keeps the current one's size (so `stats().bytes` is
+   * what is on disk now, give or take one progress period: the disk cap relies on it). One
+   * reading at a time: two at once could count a finished segment twice.
+   */
+  private trackBytes(): Promise<void> {
+    this.tracking = this.tracking.then(() => this.trackOnce()).catch(() => undefined);
+    return this.tracking;
+  }
+
+  private async trackOnce(): Promise<void> {
     const dir = this.open.segmentDir;
     const group = this.group;
+    const gen = this.groupGen;
     for (;;) {
       const next = await stat(join(dir, segmentName(group, this.segIndex + 1))).catch(() => undefined);
-      if (!next || group !== this.group) break;
+      if (!next || gen !== this.groupGen) break;
       const done = await stat(join(dir, segmentName(group, this.segIndex))).catch(() => undefined);
+      if (gen !== this.groupGen) break;
       this.groupBytes += done?.size ?? 0;
       this.segIndex++;
     }
+    const current = await stat(join(dir, segmentName(group, this.segIndex))).catch(() => undefined);
+    if (gen === this.groupGen) this.currentBytes = current?.size ?? 0;
   }
 
   /** Milliseconds the current group has recorded so far. */
@@ -306,8 +326,11 @@ export abstract class SegmentCaptureSession implements CaptureSession {
   private finishGroup(end = Date.now()): void {
     if (this.startWall) this.baseMs += Math.max(0, end - this.startWall);
     this.startWall = 0;
-    this.baseBytes += this.groupBytes;
+    // After a failure the segment being written stays on disk too: count what was seen of it.
+    this.baseBytes += this.groupBytes + this.currentBytes;
     this.groupBytes = 0;
+    this.currentBytes = 0;
+    this.groupGen++;
     this.progress = undefined;
     this.history = [];
   }
@@ -330,6 +353,7 @@ export abstract class SegmentCaptureSession implements CaptureSession {
     await this.trackBytes();
     const last = await stat(join(this.open.segmentDir, segmentName(this.group, this.segIndex))).catch(() => undefined);
     this.groupBytes += last?.size ?? 0;
+    this.currentBytes = 0;
     this.finishGroup(end);
     if (exit.signal === 'SIGKILL') {
       this.config.logger.warn({ taskId: this.open.taskId, group: this.group }, 'capture encoder had to be killed; the last segment may be cut short');
@@ -343,7 +367,7 @@ export abstract class SegmentCaptureSession implements CaptureSession {
     return {
       frames: this.progress?.frame ?? 0,
       fps: Math.round(fps * 10) / 10,
-      bytes: this.baseBytes + this.groupBytes,
+      bytes: this.baseBytes + this.groupBytes + this.currentBytes,
       recordedMs: Math.round(this.baseMs + this.groupMs()),
       stalls: this.stalls,
     };
