@@ -52,8 +52,13 @@ export interface CaptureSession {
   /** Starts a new segment group; resolves when capture runs. */
   start(): Promise<void>;
 
-  /** Ends the current group (Pause or Stop); resolves when its segments are complete on disk. */
-  stop(): Promise<void>;
+  /**
+   * Ends the current group (Pause or Stop); resolves when its segments are complete on disk.
+   * `at` (Unix ms, default now, never later than now) is where the group ends: what the encoder
+   * captured after it is left out of the delivered files, so a cut can be exact to the frame
+   * even though ffmpeg stops a little later.
+   */
+  stop(at?: number): Promise<void>;
 
   /** True between `start` and `stop`. */
   readonly running: boolean;

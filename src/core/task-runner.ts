@@ -183,8 +183,10 @@ export class TaskRunner {
    * that does not load).
    */
   async handle(command: ControlCommand): Promise<ControlReply> {
+    // Pause and Stop cut the recording where they arrived, not where their turn came.
+    const received = Date.now();
     if (command.action === 'Stop') this.stopSignal();
-    const reply = await this.serial(() => this.control(command));
+    const reply = await this.serial(() => this.control(command, received));
     if (command.action === 'Refresh' && this.reloading) {
       let timer: NodeJS.Timeout | undefined;
       const patience = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.ctx.options.controlTimeoutMs / 2)));
@@ -302,15 +304,34 @@ export class TaskRunner {
     this.groupStartedAt = Date.now();
   }
 
-  private async stopGroup(): Promise<void> {
-    if (this.groupStartedAt === undefined) return;
+  /**
+   * Ends the current group's recorded time at `at` (default now): the cut is fixed there, and
+   * the returned function stops the capture, which leaves out of the file what it grabbed after
+   * the cut. So Pause, Stop and MaxDurationLimit cut exactly where they happened, and can answer
+   * before the encoder has finished flushing.
+   */
+  private cutGroup(at = Date.now()): (() => Promise<void>) | undefined {
+    if (this.groupStartedAt === undefined) return undefined;
     const started = this.groupStartedAt;
+    const end = Math.max(started, Math.min(Date.now(), at));
     this.groupStartedAt = undefined;
-    this.recordedMs += Date.now() - started;
-    if (this.session?.running) await this.session.stop();
+    this.recordedMs += end - started;
+    const session = this.session;
+    return async () => {
+      if (session?.running) await session.stop(end);
+    };
   }
 
-  private async control(command: ControlCommand): Promise<ControlReply> {
+  private async stopGroup(at?: number): Promise<void> {
+    await this.cutGroup(at)?.();
+  }
+
+  /** Runs a capture stop as the task's next step (after the current one has answered). */
+  private stopNext(stop: (() => Promise<void>) | undefined): void {
+    if (stop) void this.serial(stop).catch((err) => this.warn(`capture did not stop cleanly: ${toWebRecordError(err).message}`));
+  }
+
+  private async control(command: ControlCommand, received = Date.now()): Promise<ControlReply> {
     const decision = decide(this.task.status, command.action);
     if (decision.kind === 'invalid') {
       return { ok: false, code: 'InvalidStatus', message: `can't ${command.action.toLowerCase()} a task in status ${this.task.status}` };
@@ -326,11 +347,13 @@ export class TaskRunner {
           .finally(() => (this.reloading = undefined));
       }
     } else if (decision.kind === 'transition') {
-      if (decision.to === 'canceled') await this.end(undefined);
+      if (decision.to === 'canceled') await this.end(undefined, received);
       else if (decision.to === 'paused') {
-        await this.stopGroup();
+        const stop = this.cutGroup(received);
         this.pausedAt = Date.now();
         await this.setStatus('paused');
+        // The encoder stops next; a Resume queued behind waits for it.
+        this.stopNext(stop);
       } else if (decision.to === 'recording') {
         this.pausedAt = undefined;
         if (this.ready) {
@@ -342,13 +365,18 @@ export class TaskRunner {
     return { ok: true, status: this.task.status };
   }
 
-  /** Ends capture: Stop, limits, timeouts and unrecoverable failures all come here once. */
-  private async end(ending: Ending): Promise<void> {
+  /**
+   * Ends capture: Stop, limits, timeouts and unrecoverable failures all come here once. The
+   * recording is cut at `at` (default now); the task is `canceled` at once and the encoder
+   * stops as the next step (`canceled` = "capture closing"), before teardown and delivery.
+   */
+  private async end(ending: Ending, at?: number): Promise<void> {
     if (this.ended) return;
     this.ended = true;
     this.ending = ending;
-    await this.stopGroup().catch((err) => this.warn(`capture did not stop cleanly: ${toWebRecordError(err).message}`));
+    const stop = this.cutGroup(at);
     if (!isStopped(this.task.status)) await this.setStatus('canceled', { cancelTime: Date.now() });
+    this.stopNext(stop);
     this.endSignal();
   }
 
@@ -358,7 +386,11 @@ export class TaskRunner {
     if (this.session && this.groupStartedAt !== undefined && now - this.lastReport >= 1000) this.report(now);
     const { options } = this.ctx;
     const p = this.task.params;
-    if (this.task.status === 'recording' && this.currentRecordedMs() >= p.maxDurationLimit * 1000) return this.end(undefined);
+    const limitMs = p.maxDurationLimit * 1000;
+    if (this.task.status === 'recording' && this.groupStartedAt !== undefined && this.currentRecordedMs() >= limitMs) {
+      // Cut where the limit was reached, not where this tick noticed it.
+      return this.end(undefined, this.groupStartedAt + (limitMs - this.recordedMs));
+    }
     if (this.task.status === 'paused' && this.pausedAt !== undefined && now - this.pausedAt >= options.pauseTimeoutMs) return this.end(undefined);
     if (!this.ready && now >= this.readyDeadline) {
       return this.end({ code: 'StartRecordTimeout', message: `the page did not call window.startRecord() within ${options.readyTimeoutMs / 1000} s` });

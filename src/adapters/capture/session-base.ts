@@ -336,15 +336,16 @@ export abstract class SegmentCaptureSession implements CaptureSession {
   }
 
   /** {@inheritDoc CaptureSession.stop} Idempotent: concurrent calls share one stop. */
-  stop(): Promise<void> {
-    this.stopping ??= this.stopGroup().finally(() => (this.stopping = undefined));
+  stop(at?: number): Promise<void> {
+    this.stopping ??= this.stopGroup(at).finally(() => (this.stopping = undefined));
     return this.stopping;
   }
 
-  private async stopGroup(): Promise<void> {
+  private async stopGroup(at?: number): Promise<void> {
     const proc = this.proc;
     if (!proc || !proc.running) return;
-    const end = Date.now();
+    const now = Date.now();
+    const end = Math.max(this.startWall, Math.min(now, at ?? now));
     if (this.watchdog) clearInterval(this.watchdog);
     await writeMeta(this.open.segmentDir, this.group, this.meta(end)).catch(() => undefined);
     await this.beforeStop();
