@@ -106,11 +106,18 @@ describe('programmatic API', () => {
 
   it('records a bare .mp4 URL (the seed example) with picture and sound', async () => {
     const task = await recorder.start({ recordURL: `${pages.url}/media.mp4`, width: 640, height: 360, maxDurationLimit: 4 });
+    const levels: number[] = [];
+    const off = recorder.on('progress', (p) => {
+      if (p.taskId === task.id && p.audioLevelDb !== undefined) levels.push(p.audioLevelDb);
+    });
     const info = await task.done;
+    off();
     expect(info.result?.errorCode).toBeUndefined();
     const file = fileOf(info);
     expect(probe(file)).toMatchObject({ width: 640, height: 360, videoCodec: 'h264', audioCodec: 'aac' });
     expect(audioLevelDb(file)).toBeGreaterThan(-35);
+    // The live level (progress events, the CLI's display) heard the sound while it recorded.
+    expect(Math.max(...levels)).toBeGreaterThan(-35);
   });
 
   it('bad options fail at creation, naming the option', () => {

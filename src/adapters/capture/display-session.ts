@@ -36,7 +36,7 @@ import { WebRecordError } from '../../core/errors.js';
 import { ffmpegCommand } from '../ffmpeg/args.js';
 import { audioEncodeOptions, even, segmentOutput, videoEncodeOptions, videoFilter, type EncoderOptions } from './encoder.js';
 import type { PulseServer, PulseSink } from './pulse.js';
-import { SegmentCaptureSession, type GroupPlan, type SessionConfig } from './session-base.js';
+import { AUDIO_LEVEL_KEY, SegmentCaptureSession, type GroupPlan, type SessionConfig } from './session-base.js';
 import { startXvfb, type XvfbDisplay } from './xvfb.js';
 
 /** Settings of a display session (from the driver options). */
@@ -51,6 +51,12 @@ export interface DisplaySessionConfig extends SessionConfig {
 
 /** Where a group's timeline starts (s): far enough from 0 that nothing is negative. */
 const TIMELINE_START = 1;
+/**
+ * Logs the RMS level of the sound (dBFS, over 24 frames of 1024 samples, ~0.5 s) at info level,
+ * which the session reads from stderr. (Not `file=`: ametadata's file output is buffered.)
+ */
+const AUDIO_LEVEL_FILTER =
+  'astats=metadata=1:reset=24:measure_perchannel=none:measure_overall=RMS_level,' + `ametadata=mode=print:key=${AUDIO_LEVEL_KEY}`;
 /** One AAC frame (the encoder's priming delay): 1024 samples at 48 kHz. */
 const AAC_FRAME = 1024 / 48000;
 
@@ -177,7 +183,8 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
           // and the first audio is one AAC frame later, so that the encoder's priming frame
           // starts there too: both streams of a group start at the same instant.
           ['vf', `trim=start=${(TIMELINE_START - 0.5 / fps).toFixed(6)},${videoFilter(width, height)}`],
-          ['af', `atrim=start=${(TIMELINE_START + AAC_FRAME).toFixed(6)}`],
+          // The live sound level (progress displays, metrics): RMS over ~0.5 s, printed to stderr.
+          ['af', `atrim=start=${(TIMELINE_START + AAC_FRAME).toFixed(6)},${AUDIO_LEVEL_FILTER}`],
           ...videoEncodeOptions(fps, this.cfg.encoder),
           ...audioEncodeOptions(this.cfg.encoder),
           ...seg.options,

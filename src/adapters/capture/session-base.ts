@@ -32,6 +32,10 @@ export interface SessionConfig {
   priority?: number;
 }
 
+/** Metadata key a mode's audio filter prints the sound level under (see display-session). */
+export const AUDIO_LEVEL_KEY = 'lavfi.astats.Overall.RMS_level';
+const AUDIO_LEVEL_PREFIX = `${AUDIO_LEVEL_KEY}=`;
+
 /** How a mode starts one group. */
 export interface GroupPlan {
   args: string[];
@@ -85,6 +89,8 @@ export abstract class SegmentCaptureSession implements CaptureSession {
   private closing: Promise<void> | undefined;
   private anchoredOnFirstFrame = false;
   private readonly readyMs: number[] = [];
+  /** Last sound level ffmpeg printed (dBFS; -Infinity for digital silence). */
+  private audioLevelDb: number | undefined;
 
   protected constructor(
     protected readonly open: CaptureOpenOptions,
@@ -184,6 +190,13 @@ export abstract class SegmentCaptureSession implements CaptureSession {
       ...(this.config.priority !== undefined ? { priority: this.config.priority } : {}),
       onProgress: (p) => this.onProgress(proc, p),
       onStderrLine: (line) => {
+        const level = line.indexOf(AUDIO_LEVEL_PREFIX);
+        if (level >= 0) {
+          const db = Number.parseFloat(line.slice(level + AUDIO_LEVEL_PREFIX.length));
+          this.audioLevelDb = Number.isNaN(db) ? -Infinity : db;
+          return;
+        }
+        if (line.includes('[Parsed_ametadata')) return;
         if (readyAt !== undefined) return;
         if (READY_RE.test(line)) readyAt = Date.now();
         this.config.logger.debug({ taskId: this.open.taskId, ms: Date.now() - spawnedAt, line }, 'ffmpeg startup');
@@ -371,6 +384,7 @@ export abstract class SegmentCaptureSession implements CaptureSession {
       bytes: this.baseBytes + this.groupBytes + this.currentBytes,
       recordedMs: Math.round(this.baseMs + this.groupMs()),
       stalls: this.stalls,
+      ...(this.audioLevelDb !== undefined && this.running ? { audioLevelDb: Math.max(-120, this.audioLevelDb) } : {}),
     };
   }
 

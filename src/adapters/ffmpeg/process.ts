@@ -109,7 +109,8 @@ export interface RunFfmpegOptions {
 }
 
 const ERROR_RE = /error|invalid|failed|cannot|could not|unable|no such|not found|denied|refused|unknown|too many|broken pipe/i;
-const NOISE_RE = /^\s*(Last message repeated|frame=|size=|Press \[q\])/;
+// Progress lines, and filter metadata lines (`[Parsed_ametadata_N @ 0x...] frame:N ...`).
+const NOISE_RE = /^\s*(Last message repeated|frame=|size=|Press \[q\]|\[Parsed_ametadata)/;
 
 /**
  * Handle on a running ffmpeg process. `done` resolves (never rejects) when it exits.
