@@ -49,7 +49,7 @@ export const TARGETS = {
 // ---- load settings ------------------------------------------------------------------------------
 const INFLIGHT = Number(process.env.BENCH_SERVICE_INFLIGHT ?? 50);
 const RPS_SECONDS = Number(process.env.BENCH_SERVICE_SECONDS ?? 5);
-const WARMUP_SECONDS = 2;
+const WARMUP_SECONDS = 4;
 const CONTROL_PAIRS = Number(process.env.BENCH_CONTROL_PAIRS ?? 50);
 const FINALIZE_SECONDS = 600;
 
@@ -91,7 +91,7 @@ interface DescribeServer {
 }
 
 /**
- * A real express app (`express.json()` + `webRecord()` at `/webrecord`) on 127.0.0.1 with one
+ * A real express app (`webRecord()` at `/webrecord`, no host body parser) on 127.0.0.1 with one
  * task. Memory: the in-memory store with a queue that never hands the task out (no recording).
  * Redis: `redisParts()` with role `api` (Start only enqueues; Describe reads the Redis store),
  * under a key prefix of its own, deleted on close.
@@ -108,7 +108,7 @@ async function describeServer(store: 'memory' | 'redis', ctx: BenchContext): Pro
     throw err;
   }
   const app = express();
-  app.use(express.json());
+  // Mounted as the README does: no host body parser, the adapter reads the raw body itself.
   app.use('/webrecord', mw);
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(0, '127.0.0.1', (err?: Error) => (err ? reject(err) : resolve(s)));
@@ -183,7 +183,7 @@ export async function runDescribeThroughput(ctx: BenchContext): Promise<CaseOutp
       title,
       table: { head: ['store', 'req/s', 'vs target', 'p50', 'p95', 'p99', 'errors', 'requests', ...CPU_HEAD], rows },
       lines: [
-        `POST {Action: Describe} of one task to a real express app (express.json() + webRecord() from src/http/express.ts) on 127.0.0.1; ${INFLIGHT} requests in flight over keep-alive connections for ${RPS_SECONDS} s after a ${WARMUP_SECONDS} s warm-up; a request counts as good when it answers 200 with the task's TaskID and no ErrorCode.`,
+        `POST {Action: Describe} of one task to a real express app (app.use('/webrecord', webRecord()) from src/http/express.ts, as the README mounts it: no host body parser) on 127.0.0.1; ${INFLIGHT} requests in flight over keep-alive connections for ${RPS_SECONDS} s after a ${WARMUP_SECONDS} s warm-up; a request counts as good when it answers 200 with the task's TaskID and no ErrorCode.`,
         'memory: the in-memory store (the task is never handed to a worker: a queue that keeps it, so no browser runs); redis: `redisParts()` with role `api` (Start only enqueues; every Describe reads the Redis store at 127.0.0.1:6379), under its own key prefix.',
         `The load generator is a separate Node process (its own event loop), but server, generator and Redis share this machine's ${NCPU} cores: their CPU is in the table (cores = CPU s / s).`,
         ...notes,

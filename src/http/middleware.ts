@@ -57,11 +57,16 @@ export function setup(options: WebRecordOptions = {}) {
 
 /** Writes a handler response to a Node response. */
 export async function send(res: ServerResponse, response: HttpResponse): Promise<void> {
+  const body = response.body;
+  if (typeof body === 'string') {
+    // One write with a length (no chunked encoding): the common case, every JSON answer.
+    res.writeHead(response.status, { ...response.headers, 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+    return;
+  }
   res.statusCode = response.status;
   for (const [k, v] of Object.entries(response.headers)) res.setHeader(k, v);
-  const body = response.body;
   if (body === undefined) res.end();
-  else if (typeof body === 'string') res.end(body);
   else await pipeline(body, res).catch(() => res.destroy());
 }
 

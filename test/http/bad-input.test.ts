@@ -2,6 +2,7 @@
  * Every bad input from the seed's tables gets a stable ErrorCode, the HTTP status SPEC gives, a
  * RequestID, and changes nothing. Runs against Express and Koa, with and without a host body parser.
  */
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mountApp, post, SERVER_KINDS, type MountedApp } from '../helpers/servers.js';
 
@@ -140,6 +141,24 @@ describe.each(SERVER_KINDS)('bad input over %s', (kind) => {
       expect(missing.status).toBe(404);
       const escape = await fetch(`${app.endpoint}/files/..%2F..%2Fetc%2Fpasswd`);
       expect(escape.status).toBe(404);
+    });
+
+    it('a client that goes away mid-body changes nothing, and the next request is answered', async () => {
+      const before = (await post(app.endpoint, { Action: 'List', Data: { Status: 'all' } })).json.Total;
+      const url = new URL(app.endpoint);
+      await new Promise<void>((resolve) => {
+        const socket = connect(Number(url.port), url.hostname, () => {
+          socket.write(`POST ${url.pathname} HTTP/1.1\r\nHost: ${url.host}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"Action":"Start","Da`);
+          setTimeout(() => {
+            socket.destroy();
+            resolve();
+          }, 100);
+        });
+        socket.on('error', () => resolve());
+      });
+      const after = await post(app.endpoint, { Action: 'List', Data: { Status: 'all' } });
+      expect(after.status).toBe(200);
+      expect(after.json.Total).toBe(before);
     });
   });
 });
