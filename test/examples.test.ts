@@ -23,6 +23,7 @@ import { decodesCleanly, probe } from './helpers/media.js';
 import { startPageServer, type PageServer } from './helpers/pages.js';
 import { deleteUnder, REDIS_URL, testRedis, uniquePrefix } from './helpers/redis.js';
 import { post, waitFor } from './helpers/servers.js';
+import { descendants as processesBelow, processTable, sleep } from './capture/helpers.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const EXAMPLES = join(ROOT, 'examples');
@@ -40,33 +41,9 @@ const dirFor = (name: string): string => {
 // ---------------------------------------------------------------------------------------------
 // Processes: the examples, and what they start below them.
 
-/** pid -> { ppid, comm } of every live (non-zombie) process, from /proc. */
-function processTable(): Map<number, { ppid: number; comm: string }> {
-  const table = new Map<number, { ppid: number; comm: string }>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (fields[0] === 'Z') continue;
-      table.set(Number(entry), { ppid: Number(fields[1]), comm: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) });
-    } catch {
-      /* exited meanwhile */
-    }
-  }
-  return table;
-}
-
 /** Every process below `root`, as "pid comm" (comm guards against pid reuse). */
 function descendants(root: number): string[] {
-  const table = processTable();
-  const tree = new Set([root]);
-  for (let grew = true; grew; ) {
-    grew = false;
-    for (const [pid, p] of table) if (!tree.has(pid) && tree.has(p.ppid)) (tree.add(pid), (grew = true));
-  }
-  tree.delete(root);
-  return [...tree].map((pid) => `${pid} ${table.get(pid)!.comm}`);
+  return processesBelow(root).map((p) => `${p.pid} ${p.comm}`);
 }
 
 /** Which of the "pid comm" entries still run. */
@@ -78,7 +55,6 @@ function stillRunning(entries: Iterable<string>): string[] {
   });
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Example {
   name: string;

@@ -19,7 +19,7 @@ import type { Recorder, RecordingTask, TaskInfo } from '../src/core/recorder.js'
 import type { Storage } from '../src/core/storage.js';
 import { diskStorage } from '../src/storage/disk.js';
 import { s3Storage } from '../src/storage/s3.js';
-import { childProcesses, descendants, sleep, waitFor } from './capture/helpers.js';
+import { childProcesses, descendants, expectNoChildProcesses, sleep, waitFor } from './capture/helpers.js';
 import { probe } from './helpers/media.js';
 import { startProxy, startS3rver, type ProxyHandle, type S3rverHandle } from './helpers/s3rver.js';
 
@@ -166,8 +166,7 @@ afterAll(async () => {
   pageServer.closeAllConnections();
   await new Promise((r) => pageServer.close(r));
   // The sound server goes with the recorders.
-  await waitFor(() => childProcesses().length === 0, 20_000, 'all child processes to exit').catch(() => undefined);
-  expect(childProcesses()).toEqual([]);
+  await expectNoChildProcesses(20_000);
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { childProcesses, waitFor as waitUntil } from './capture/helpers.js';
+import { expectNoChildProcesses } from './capture/helpers.js';
 import { redisStore } from '../src/adapters/store/redis.js';
 import { deleteUnder, REDIS_URL, testRedis, uniquePrefix } from './helpers/redis.js';
 import { mountApp, post, waitFor, type MountedApp } from './helpers/servers.js';
@@ -32,8 +32,7 @@ beforeAll(async () => {
 afterAll(async () => {
   pages.closeAllConnections();
   await new Promise((r) => pages.close(r));
-  await waitUntil(() => childProcesses().length === 0, 20_000, 'child processes to exit').catch(() => undefined);
-  expect(childProcesses()).toEqual([]);
+  await expectNoChildProcesses(20_000);
   rmSync(dir, { recursive: true, force: true });
 });
 

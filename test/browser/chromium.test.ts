@@ -10,7 +10,7 @@ import type { ChromiumSession } from '../../src/adapters/browser/chromium-sessio
 import { startXvfb, type XvfbDisplay } from '../../src/adapters/capture/xvfb.js';
 import { pidAlive } from '../../src/adapters/ffmpeg/child.js';
 import type { BrowserExit, BrowserSession } from '../../src/core/browser.js';
-import { childProcesses, sleep, waitFor } from '../capture/helpers.js';
+import { expectNoChildProcesses, sleep, waitFor } from '../capture/helpers.js';
 
 const PAGES: Record<string, string> = {
   '/': '<!doctype html><title>home</title><body style="margin:0">home</body>',
@@ -55,8 +55,7 @@ afterAll(async () => {
   await Promise.all(sessions.map((s) => s.close()));
   for (const res of hanging) res.destroy();
   await new Promise((r) => server.close(r));
-  await waitFor(() => childProcesses().length === 0, 10_000, 'Chromium to exit').catch(() => undefined);
-  expect(childProcesses()).toEqual([]);
+  await expectNoChildProcesses();
 });
 
 describe('chromium browser', () => {

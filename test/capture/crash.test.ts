@@ -9,7 +9,7 @@ import { chromiumBrowser } from '../../src/adapters/browser/chromium.js';
 import { ffmpegCapture, listGroups, type FfmpegCaptureDriver } from '../../src/adapters/capture/index.js';
 import type { SegmentCaptureSession } from '../../src/adapters/capture/session-base.js';
 import { pidAlive } from '../../src/adapters/ffmpeg/child.js';
-import { audioLevels, cleanupTmp, childProcesses, decodeErrors, packetTimes, probeStreams, serve, sleep, steps, tmp, waitFor, type Served } from './helpers.js';
+import { audioLevels, cleanupTmp, decodeErrors, expectNoChildProcesses, packetTimes, probeStreams, serve, sleep, steps, tmp, waitFor, type Served } from './helpers.js';
 
 let capture: FfmpegCaptureDriver;
 let server: Served;
@@ -23,8 +23,7 @@ afterAll(async () => {
   cleanupTmp();
   await capture?.close?.();
   await server?.close();
-  await waitFor(() => childProcesses().length === 0, 10_000, 'child processes to exit').catch(() => undefined);
-  expect(childProcesses()).toEqual([]);
+  await expectNoChildProcesses();
 });
 
 describe('crash safety', () => {

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromiumBrowser } from '../../src/adapters/browser/chromium.js';
 import { ffmpegCapture, listGroups, type FfmpegCaptureDriver } from '../../src/adapters/capture/index.js';
 import type { OutputFile } from '../../src/core/capture.js';
-import { audioLevels, cleanupTmp, childProcesses, decodeErrors, lineLuma, packetTimes, probeStreams, serve, sleep, steps, tmp, waitFor, type Served } from './helpers.js';
+import { audioLevels, cleanupTmp, decodeErrors, expectNoChildProcesses, lineLuma, packetTimes, probeStreams, serve, sleep, steps, tmp, type Served } from './helpers.js';
 
 const browser = chromiumBrowser();
 let capture: FfmpegCaptureDriver;
@@ -78,8 +78,7 @@ afterAll(async () => {
   await capture?.close?.();
   await server?.close();
   // Every Xvfb, pulseaudio, ffmpeg and Chromium is gone.
-  await waitFor(() => childProcesses().length === 0, 10_000, 'child processes to exit').catch(() => undefined);
-  expect(childProcesses()).toEqual([]);
+  await expectNoChildProcesses();
 });
 
 async function makeMedia(): Promise<string> {

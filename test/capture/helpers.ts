@@ -7,6 +7,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { expect } from 'vitest';
 import { ffmpegCommand } from '../../src/adapters/ffmpeg/args.js';
 import { execFfmpeg } from '../../src/adapters/ffmpeg/process.js';
 import { audioEncodeOptions, segmentOutput, videoEncodeOptions } from '../../src/adapters/capture/encoder.js';
@@ -184,7 +185,7 @@ export async function synthGroup(
 }
 
 /** Running processes: pid -> parent pid and program name (zombies left out). */
-function processTable(): Map<number, { ppid: number; comm: string }> {
+export function processTable(): Map<number, { ppid: number; comm: string }> {
   const table = new Map<number, { ppid: number; comm: string }>();
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
@@ -221,6 +222,12 @@ export function stillRunning(pids: number[]): number[] {
 /** Programs still running below this process (Xvfb, pulseaudio, ffmpeg, chromium...), by pid. */
 export function childProcesses(): Array<{ pid: number; comm: string }> {
   return descendants(process.pid).filter((p) => /Xvfb|pulseaudio|ffmpeg|chrom|pactl|setpriv/i.test(p.comm));
+}
+
+/** After a test file: waits up to `ms` for every program it started to exit, then asserts none is left. */
+export async function expectNoChildProcesses(ms = 10_000): Promise<void> {
+  await waitFor(() => childProcesses().length === 0, ms, 'child processes to exit').catch(() => undefined);
+  expect(childProcesses()).toEqual([]);
 }
 
 /** Waits until `check` is true (polling), or throws after `ms`. */

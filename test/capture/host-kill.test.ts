@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromiumBrowser } from '../../src/adapters/browser/chromium.js';
 import { ffmpegCapture, groupTimeline, listGroups, type FfmpegCaptureDriver } from '../../src/adapters/capture/index.js';
-import { childProcesses, cleanupTmp, decodeErrors, descendants, packetTimes, serve, sleep, steps, stillRunning, tmp, waitFor, type Served } from './helpers.js';
+import { cleanupTmp, decodeErrors, descendants, expectNoChildProcesses, packetTimes, serve, sleep, steps, stillRunning, tmp, waitFor, type Served } from './helpers.js';
 
 const HOST = join(import.meta.dirname, 'fixtures', 'record-host.ts');
 
@@ -27,8 +27,7 @@ afterAll(async () => {
   cleanupTmp();
   await capture?.close?.();
   await server?.close();
-  await waitFor(() => childProcesses().length === 0, 10_000, 'child processes to exit').catch(() => undefined);
-  expect(childProcesses()).toEqual([]);
+  await expectNoChildProcesses();
 });
 
 /** Starts the recording host; resolves once it records, with the Unix ms its group started. */

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromiumBrowser } from '../../src/adapters/browser/chromium.js';
 import { ffmpegCapture, type FfmpegCaptureDriver } from '../../src/adapters/capture/index.js';
-import { childProcesses, cleanupTmp, decodeErrors, probeStreams, serve, sleep, tmp, waitFor, type Served } from './helpers.js';
+import { cleanupTmp, decodeErrors, expectNoChildProcesses, probeStreams, serve, sleep, tmp, type Served } from './helpers.js';
 
 let capture: FfmpegCaptureDriver;
 let server: Served;
@@ -21,8 +21,7 @@ afterAll(async () => {
   cleanupTmp();
   await capture?.close?.();
   await server?.close();
-  await waitFor(() => childProcesses().length === 0, 10_000, 'child processes to exit').catch(() => undefined);
-  expect(childProcesses()).toEqual([]);
+  await expectNoChildProcesses();
 });
 
 async function record(path: string, width: number, height: number, seconds: number[]): Promise<{ file: string; duration: number; measured: number }> {
