@@ -17,19 +17,15 @@
  * Targets (from the issue) are printed next to the figures as ratios; nothing here writes
  * figures anywhere but the report.
  */
+import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
-import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import express from 'express';
 import { ffmpegCapture } from '../../src/adapters/capture/index.js';
 import { redisBus } from '../../src/adapters/bus/redis.js';
 import { redisStore } from '../../src/adapters/store/redis.js';
-import type { TaskQueue } from '../../src/core/queue.js';
 import type { TaskRecord } from '../../src/core/types.js';
-import { webRecord, type WebRecordMiddleware } from '../../src/http/express.js';
-import { redisParts } from '../../src/redis.js';
-import { sleep } from '../lib/env.js';
+import { BENCH_DIR, sleep } from '../lib/env.js';
 import { runLoad, percentile, type LoadRun } from '../lib/load.js';
 import { quietGate, within } from '../lib/measure.js';
 import { action, benchPrefix, deletePrefix, REDIS_URL, startServeNode, stopNodes, type ServeNode } from '../lib/nodes.js';
@@ -70,72 +66,45 @@ function sorted(v: number[]): number[] {
 
 // ---- Describe servers ---------------------------------------------------------------------------
 
-/** A queue that keeps jobs and never runs them: tasks stay `normal`, no browser starts. */
-function parkingQueue(): TaskQueue {
-  const ids: string[] = [];
-  return {
-    name: 'parked (bench)',
-    capabilities: { distributed: false },
-    async add(taskId) { ids.push(taskId); },
-    async waiting() { return ids.length; },
-    async process() {},
-    async stop() {},
-    async close() {},
-  };
-}
-
 interface DescribeServer {
   url: string;
   taskId: string;
+  pid: number;
   close(): Promise<void>;
 }
 
-/**
- * A real express app (`webRecord()` at `/webrecord`, no host body parser) on 127.0.0.1 with one
- * task. Memory: the in-memory store with a queue that never hands the task out (no recording).
- * Redis: `redisParts()` with role `api` (Start only enqueues; Describe reads the Redis store),
- * under a key prefix of its own, deleted on close.
- */
+/** Starts bench/lib/describe-server.ts (a real express app with one task) in a process of its own. */
 async function describeServer(store: 'memory' | 'redis', ctx: BenchContext): Promise<DescribeServer> {
-  const work = mkdtempSync(join(tmpdir(), 'web-record-bench-svc-'));
   const prefix = benchPrefix('describe');
-  let mw: WebRecordMiddleware;
-  try {
-    const common = { allowPrivateNetworks: true, workDir: work, outputDir: join(work, 'out') };
-    mw = store === 'memory' ? webRecord({ ...common, queue: parkingQueue() }) : webRecord({ ...common, ...(await redisParts(REDIS_URL, { prefix })), role: 'api' });
-  } catch (err) {
-    rmSync(work, { recursive: true, force: true });
-    throw err;
-  }
-  const app = express();
-  // Mounted as the README does: no host body parser, the adapter reads the raw body itself.
-  app.use('/webrecord', mw);
-  const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(0, '127.0.0.1', (err?: Error) => (err ? reject(err) : resolve(s)));
+  const child = spawn(process.execPath, ['--import', 'tsx', join(BENCH_DIR, 'lib', 'describe-server.ts'), JSON.stringify({ store, prefix, redisUrl: REDIS_URL, pageUrl: ctx.pageUrl })], {
+    cwd: join(BENCH_DIR, '..'),
+    stdio: ['pipe', 'pipe', 'pipe'],
   });
-  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/webrecord`;
+  let err = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (err = (err + d).slice(-2000)));
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
   const close = async (): Promise<void> => {
-    server.closeAllConnections();
-    await new Promise<void>((r) => server.close(() => r()));
-    await within(mw.close(), 30_000, 'recorder.close').catch(() => undefined);
+    child.stdin.end();
+    await within(exited, 30_000, 'describe server exit').catch(() => child.kill('SIGKILL'));
     if (store === 'redis') await deletePrefix(prefix).catch(() => undefined);
-    rmSync(work, { recursive: true, force: true });
   };
   try {
-    const started = await action(url, { Action: 'Start', Data: { RecordURL: ctx.pageUrl } });
-    const taskId = started.json.TaskID;
-    if (typeof taskId !== 'string') throw new Error(`Start answered ${JSON.stringify(started.json)}`);
-    const described = await action(url, { Action: 'Describe', Data: { TaskID: taskId } });
-    if (described.json.Status !== 'normal') throw new Error(`Describe answered ${JSON.stringify(described.json)}`);
-    return { url, taskId, close };
-  } catch (err) {
+    const line = await within(new Promise<string>((resolve, reject) => {
+      let out = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; if (out.includes('\n')) resolve(out.split('\n')[0]!); });
+      void exited.then(() => reject(new Error(`describe server exited: ${err.trim().split('\n').slice(-3).join(' | ')}`)));
+    }), 60_000, 'describe server');
+    const { url, taskId } = JSON.parse(line) as { url: string; taskId: string };
+    return { url, taskId, pid: child.pid!, close };
+  } catch (e) {
     await close();
-    throw err;
+    throw e;
   }
 }
 
 function describeLoad(srv: DescribeServer, mode: { durationSec: number } | { requests: number }): Promise<LoadRun> {
   return runLoad({
+    serverPid: srv.pid,
     url: `${srv.url}/`,
     body: JSON.stringify({ Action: 'Describe', Data: { TaskID: srv.taskId } }),
     inflight: INFLIGHT,
@@ -183,7 +152,7 @@ export async function runDescribeThroughput(ctx: BenchContext): Promise<CaseOutp
       title,
       table: { head: ['store', 'req/s', 'vs target', 'p50', 'p95', 'p99', 'errors', 'requests', ...CPU_HEAD], rows },
       lines: [
-        `POST {Action: Describe} of one task to a real express app (app.use('/webrecord', webRecord()) from src/http/express.ts, as the README mounts it: no host body parser) on 127.0.0.1; ${INFLIGHT} requests in flight over keep-alive connections for ${RPS_SECONDS} s after a ${WARMUP_SECONDS} s warm-up; a request counts as good when it answers 200 with the task's TaskID and no ErrorCode.`,
+        `POST {Action: Describe} of one task to a real express app (app.use('/webrecord', webRecord()) from src/http/express.ts, as the README mounts it: no host body parser) in a Node process of its own (bench/lib/describe-server.ts) on 127.0.0.1; ${INFLIGHT} requests in flight over keep-alive connections for ${RPS_SECONDS} s after a ${WARMUP_SECONDS} s warm-up; a request counts as good when it answers 200 with the task's TaskID and no ErrorCode.`,
         'memory: the in-memory store (the task is never handed to a worker: a queue that keeps it, so no browser runs); redis: `redisParts()` with role `api` (Start only enqueues; every Describe reads the Redis store at 127.0.0.1:6379), under its own key prefix.',
         `The load generator is a separate Node process (its own event loop), but server, generator and Redis share this machine's ${NCPU} cores: their CPU is in the table (cores = CPU s / s).`,
         ...notes,

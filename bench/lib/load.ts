@@ -28,6 +28,8 @@ export interface LoadSpec {
   requests?: number;
   /** A 200 answer counts as good only if its body contains this (and no `"ErrorCode"`). */
   expect: string;
+  /** The server's process, when not this one (its CPU is read from /proc). */
+  serverPid?: number;
 }
 
 export interface LoadResult {
@@ -98,15 +100,20 @@ function machineBusyTicks(): number {
   return f.reduce((a, b) => a + b, 0) - (f[3] ?? 0) - (f[4] ?? 0);
 }
 
-/** Runs `spec` in a child process against a server in this process; resolves with the figures. */
+/** Runs `spec` in a child process against a server (this process, or `spec.serverPid`); resolves with the figures. */
 export function runLoad(spec: LoadSpec, timeoutMs = 300_000): Promise<LoadRun> {
   const child = spawn(process.execPath, ['--import', 'tsx', join(BENCH_DIR, 'lib', 'load-child.ts'), JSON.stringify(spec)], {
     cwd: join(BENCH_DIR, '..'),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const redisPid = redisServerPid();
-  let cpu0: NodeJS.CpuUsage | undefined;
-  let cpu1: NodeJS.CpuUsage | undefined;
+  // Server CPU seconds so far: this process's, or the server process's.
+  const serverCpu = (): number => {
+    if (spec.serverPid === undefined) { const u = process.cpuUsage(); return (u.user + u.system) / 1e6; }
+    return processCpuSec(spec.serverPid) ?? Number.NaN;
+  };
+  let cpu0: number | undefined;
+  let cpu1: number | undefined;
   let r0: number | null = null, r1: number | null = null, m0 = 0, m1 = 0;
   let out = '', err = '', pending = '';
   return new Promise<LoadRun>((resolve, reject) => {
@@ -117,8 +124,8 @@ export function runLoad(spec: LoadSpec, timeoutMs = 300_000): Promise<LoadRun> {
       while ((nl = pending.indexOf('\n')) >= 0) {
         const line = pending.slice(0, nl);
         pending = pending.slice(nl + 1);
-        if (line === 'measure-start') { cpu0 = process.cpuUsage(); r0 = redisPid ? processCpuSec(redisPid) : null; m0 = machineBusyTicks(); }
-        else if (line === 'measure-end') { cpu1 = process.cpuUsage(cpu0); r1 = redisPid ? processCpuSec(redisPid) : null; m1 = machineBusyTicks(); }
+        if (line === 'measure-start') { cpu0 = serverCpu(); r0 = redisPid ? processCpuSec(redisPid) : null; m0 = machineBusyTicks(); }
+        else if (line === 'measure-end') { cpu1 = serverCpu() - cpu0!; r1 = redisPid ? processCpuSec(redisPid) : null; m1 = machineBusyTicks(); }
         else out += line + '\n';
       }
     });
@@ -127,11 +134,11 @@ export function runLoad(spec: LoadSpec, timeoutMs = 300_000): Promise<LoadRun> {
     child.on('close', (code) => {
       clearTimeout(timer);
       const last = out.trim().split('\n').pop() ?? '';
-      if (code !== 0 || !last.startsWith('{') || !cpu1) return reject(new Error(`load generator exited with ${code}: ${err.trim().split('\n').slice(-3).join(' | ')}`));
+      if (code !== 0 || !last.startsWith('{') || cpu1 === undefined) return reject(new Error(`load generator exited with ${code}: ${err.trim().split('\n').slice(-3).join(' | ')}`));
       const result = JSON.parse(last) as LoadResult;
       resolve({
         ...result,
-        serverCpuSec: (cpu1.user + cpu1.system) / 1e6,
+        serverCpuSec: cpu1,
         redisCpuSec: r0 !== null && r1 !== null ? r1 - r0 : null,
         machineBusySec: (m1 - m0) / CLK_TCK,
       });
