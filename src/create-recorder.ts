@@ -22,6 +22,8 @@ import type { TaskQueue } from './core/queue.js';
 import { Recorder } from './core/recorder.js';
 import type { Storage } from './core/storage.js';
 import type { TaskStore } from './core/task-store.js';
+import { Limits } from './core/protocol.js';
+import { WarmPool, type WarmPoolSpec } from './core/warm-pool.js';
 import { createUrlPolicy, type UrlPolicy, type UrlPolicyOptions } from './core/url-policy.js';
 import type { EgressGuard } from './core/egress.js';
 import { egressProxy } from './adapters/browser/egress-proxy.js';
@@ -104,6 +106,25 @@ export interface RecorderOptions {
   metrics?: RecorderMetrics;
   /** Browser relaunches/encoder restarts per task before it ends with what it has. Default 3. */
   maxRecoveries?: number;
+  /**
+   * Browsers kept launched and ready on this worker (display, sound sink, browser at
+   * `about:blank`, encoder started once), so a Start only navigates: a number of slots, or the
+   * slots with their page size and frame rate. Tasks of another size or frame rate start cold.
+   * Each idle slot holds a Chromium (about 150-250 MB) and uses no CPU. Default 0 (none).
+   */
+  warmPool?: number | WarmPoolOptions;
+}
+
+/** Options of {@link RecorderOptions.warmPool}. */
+export interface WarmPoolOptions {
+  /** Slots kept ready. */
+  size: number;
+  /** Page size and frame rate of the slots. Default 1280 x 720 and the recorder's `fps`. */
+  width?: number;
+  height?: number;
+  fps?: number;
+  /** Milliseconds after a slot is taken before its replacement launches. Default 3000. */
+  refillDelayMs?: number;
 }
 
 function num(options: RecorderOptions, key: keyof RecorderOptions, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -120,6 +141,7 @@ function resolveOptions(o: RecorderOptions): ResolvedOptions {
     throw new WebRecordError('InvalidParam', `option role must be one of all, api, worker, got ${String(o.role)}`);
   }
   const workDir = resolve(o.workDir ?? join(tmpdir(), 'web-record'));
+  const fps = num(o, 'fps', 30, 1, 60);
   return {
     role: o.role ?? 'all',
     nodeId: o.nodeId ?? `${hostname()}-${process.pid}-${newRequestId().slice(0, 6)}`,
@@ -129,7 +151,7 @@ function resolveOptions(o: RecorderOptions): ResolvedOptions {
     maxTasks: num(o, 'maxTasks', Number.POSITIVE_INFINITY, 1, Number.POSITIVE_INFINITY),
     maxSegmentBytes: num(o, 'maxSegmentBytes', Number.POSITIVE_INFINITY, 1, Number.POSITIVE_INFINITY),
     overCapacity: 'queue',
-    fps: num(o, 'fps', 30, 1, 60),
+    fps,
     pageLoadTimeoutMs: num(o, 'pageLoadTimeoutMs', 30_000, 1),
     readyTimeoutMs: num(o, 'readyTimeoutMs', 60_000, 1),
     pauseTimeoutMs: num(o, 'pauseTimeoutMs', 3_600_000, 1),
@@ -142,6 +164,26 @@ function resolveOptions(o: RecorderOptions): ResolvedOptions {
     maxRecoveries: num(o, 'maxRecoveries', 3, 0, 100),
     maxAttempts: num(o, 'maxAttempts', 20, 1, 1000),
     diagnoseIntervalMs: num(o, 'diagnoseIntervalMs', 2_000, 100),
+    warmPool: warmPoolSpec(o.warmPool, fps),
+  };
+}
+
+function warmPoolSpec(option: RecorderOptions['warmPool'], fps: number): WarmPoolSpec {
+  const o: WarmPoolOptions = typeof option === 'number' || option === undefined ? { size: option ?? 0 } : option;
+  if (typeof o !== 'object' || o === null) throw new WebRecordError('InvalidParam', `option warmPool must be a number or an object, got ${String(option)}`);
+  const field = (key: keyof WarmPoolOptions, fallback: number, min: number, max: number): number => {
+    const v = o[key] ?? fallback;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+      throw new WebRecordError('InvalidParam', `option warmPool.${key} must be an integer in [${min}, ${max}], got ${String(v)}`);
+    }
+    return v;
+  };
+  return {
+    size: field('size', 0, 0, 64),
+    width: field('width', Limits.defaultWidth, 2, Limits.maxWidth),
+    height: field('height', Limits.defaultHeight, 2, Limits.maxHeight),
+    fps: field('fps', fps, 1, 60),
+    refillDelayMs: field('refillDelayMs', 3000, 0, 3_600_000),
   };
 }
 
@@ -163,16 +205,21 @@ export function createRecorder(options: RecorderOptions = {}): Recorder {
   const urlPolicy: UrlPolicy = createUrlPolicy({ ...options.urlPolicy, allowPrivateNetworks: options.allowPrivateNetworks ?? options.urlPolicy?.allowPrivateNetworks });
   let recorder: Recorder | undefined;
   const logger = options.logger ?? silentLogger;
+  const browser = options.browser ?? chromiumBrowser();
+  const capture = options.capture ?? ffmpegCapture({ logger });
+  const egress = options.egress === false ? undefined : (options.egress ?? egressProxy(urlPolicy));
+  const warm = resolved.warmPool;
   const ctx: RecorderContext = {
     store,
     queue,
     storage: options.storage ?? diskStorage({ dir: resolve(options.outputDir ?? 'recordings'), publicUrl: options.publicUrl }),
-    browser: options.browser ?? chromiumBrowser(),
-    capture: options.capture ?? ffmpegCapture({ logger }),
+    browser,
+    capture,
     bus: options.bus ?? memoryBus(),
     logger,
     urlPolicy,
-    egress: options.egress === false ? undefined : (options.egress ?? egressProxy(urlPolicy)),
+    egress,
+    ...(warm.size > 0 && resolved.role !== 'api' ? { warmPool: new WarmPool({ capture, browser, egress, logger, workDir: resolved.workDir }, warm) } : {}),
     options: resolved,
     metrics: options.metrics ?? {},
     emitStatus: (task) => recorder?.notify(task),

@@ -4,7 +4,7 @@
  * The main entry imports no web framework and no vendor SDK; adapters are subpath exports
  * (`web-record/express`, `web-record/koa`, `web-record/storage/cos`, ...).
  */
-export { createRecorder, type RecorderOptions } from './create-recorder.js';
+export { createRecorder, type RecorderOptions, type WarmPoolOptions } from './create-recorder.js';
 export {
   Recorder,
   toSeedData,

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRecorder } from '../src/create-recorder.js';
 import type { Recorder, TaskInfo } from '../src/core/recorder.js';
 import type { TaskStatus } from '../src/core/types.js';
-import { audioLevelDb, probe } from './helpers/media.js';
+import { audioLevelDb, firstFrameRgb, probe } from './helpers/media.js';
 import { startPageServer, type PageServer } from './helpers/pages.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -89,6 +89,20 @@ describe('programmatic API', () => {
     expect(info.result?.videos).toBeUndefined();
     expect(info.cancelTime).toBeDefined();
     expect(info.startTime).toBeUndefined();
+  });
+
+  it('capture starts while the page loads but the recording begins after its load event', async () => {
+    // The encoder starts beside the page load; this page's load comes after the encoder's planned
+    // start, so that early start is discarded and capture starts again once the page has loaded.
+    const task = await recorder.start({ recordURL: `${pages.url}/slow?ms=2500`, width: 320, height: 240, maxDurationLimit: 2 });
+    const info = await task.done;
+    expect(info.result?.errorCode).toBeUndefined();
+    expect(info.startTime! - info.createTime).toBeGreaterThanOrEqual(2500);
+    expect(Math.abs(probe(fileOf(info)).duration - 2)).toBeLessThan(0.1);
+    // The first frame is the loaded page (red), not the white page before its load event.
+    const [r, g, b] = firstFrameRgb(fileOf(info));
+    expect(r).toBeGreaterThan(150);
+    expect(Math.max(g, b)).toBeLessThan(60);
   });
 
   it('a page answering 404 ends with PageLoadFailed', async () => {

@@ -49,6 +49,13 @@ export interface CaptureSession {
    */
   attach(browser: BrowserSession): Promise<void>;
 
+  /**
+   * Hands a session opened ahead of time (the warm pool) to a task: its id and segment directory
+   * replace the ones it was opened with; size and frame rate must be the same. Only while no
+   * group runs. Optional: a driver without it gets no warm pool.
+   */
+  adopt?(options: CaptureOpenOptions): Promise<void>;
+
   /** Starts a new segment group; resolves when capture runs. */
   start(): Promise<void>;
 
@@ -59,6 +66,13 @@ export interface CaptureSession {
    * even though ffmpeg stops a little later.
    */
   stop(at?: number): Promise<void>;
+
+  /**
+   * Ends the current group and deletes what it recorded, as if it had never started (a group
+   * started while the page was still loading). Optional: without it, capture starts only after
+   * the page has loaded.
+   */
+  discard?(): Promise<void>;
 
   /** True between `start` and `stop`. */
   readonly running: boolean;

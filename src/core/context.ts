@@ -18,6 +18,7 @@ export interface TaskProgress extends CaptureStats {
 }
 import type { UrlPolicy } from './url-policy.js';
 import type { EgressGuard } from './egress.js';
+import type { WarmPool, WarmPoolSpec } from './warm-pool.js';
 
 /** Recorder options after defaults were applied. All durations in milliseconds. */
 export interface ResolvedOptions {
@@ -46,6 +47,8 @@ export interface ResolvedOptions {
   maxAttempts: number;
   /** How often the diagnose looks for tasks whose worker went silent. */
   diagnoseIntervalMs: number;
+  /** Browsers kept ready for the next tasks (size 0: none). */
+  warmPool: WarmPoolSpec;
 }
 
 export interface RecorderContext {
@@ -59,6 +62,8 @@ export interface RecorderContext {
   readonly urlPolicy: UrlPolicy;
   /** Holds the browser's own requests to the URL policy; undefined when turned off. */
   readonly egress: EgressGuard | undefined;
+  /** Browsers kept ready on this worker (undefined: none). */
+  readonly warmPool?: WarmPool;
   readonly options: ResolvedOptions;
   readonly metrics: RecorderMetrics;
   /** Reports a status change (events, logs, metrics, other nodes). */

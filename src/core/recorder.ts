@@ -70,6 +70,8 @@ export interface HealthReport {
   inFlight: number;
   /** Tasks waiting for a worker. */
   waiting: number;
+  /** The warm pool here: slots kept ready, and ready now (absent without a pool). */
+  warmPool?: { size: number; ready: number };
   checks: Record<string, HealthCheck>;
 }
 
@@ -169,6 +171,7 @@ export class Recorder {
       if (options.role !== 'api') {
         this.closers.push(await bus.serve(options.nodeId, (cmd) => this.dispatch(cmd)));
         await queue.process((taskId, signal) => this.runTask(taskId, signal), { concurrency: options.concurrency });
+        this.ctx.warmPool?.start();
       }
       // With a shared store, any node may find tasks whose worker died (one at a time, by lock).
       if (this.ctx.store.capabilities.distributed) this.diagnose.start();
@@ -487,11 +490,18 @@ export class Recorder {
       capacity: options.role === 'api' ? 0 : options.concurrency,
       inFlight: this.runners.size,
       waiting: await queue.waiting().catch(() => -1),
+      ...(this.warmPool ? { warmPool: this.warmPool } : {}),
       checks,
     };
   }
 
   private probes: { at: number; browser?: HealthCheck; capture?: HealthCheck } | undefined;
+
+  /** The warm pool on this worker: slots kept ready and ready now (undefined without one). */
+  get warmPool(): { size: number; ready: number } | undefined {
+    const pool = this.ctx.warmPool;
+    return pool && { size: pool.spec.size, ready: pool.available };
+  }
 
   /** Tasks recording on this worker right now. */
   get inFlight(): number {
@@ -518,6 +528,7 @@ export class Recorder {
       [...this.runners.entries()].map(([id, runner]) => (queue.capabilities.distributed ? runner.handoff() : this.applyControl(id, 'Stop', {}))),
     );
     await queue.stop(options.drainMs);
+    await this.ctx.warmPool?.close();
     for (const close of this.closers.reverse()) await close().catch(() => undefined);
     for (const part of [queue, bus, capture, browser, storage, store]) await part.close?.().catch(() => undefined);
     this.emitter.removeAllListeners();

@@ -6,7 +6,7 @@
 import { mkdir } from 'node:fs/promises';
 import type { BrowserExit, BrowserSession } from './browser.js';
 import type { ControlCommand, ControlReply } from './bus.js';
-import type { CaptureSession } from './capture.js';
+import type { CaptureOpenOptions, CaptureSession } from './capture.js';
 import type { EgressRefusal, EgressSession } from './egress.js';
 import type { RecorderContext } from './context.js';
 import { toWebRecordError, WebRecordError, type ErrorCode } from './errors.js';
@@ -18,11 +18,22 @@ import type { TaskPatch, TaskRecord, TaskStatus } from './types.js';
 type Ending = { code: ErrorCode; message: string } | undefined;
 
 const TICK_MS = 200;
+/**
+ * A group started early is kept when it starts at least this long after the page's `load`: its
+ * first frame (stamped the display path's delay earlier) then shows the loaded page.
+ */
+const EARLY_MARGIN_MS = 100;
 
 export class TaskRunner {
   private task!: TaskRecord;
   private session: CaptureSession | undefined;
   private page: BrowserSession | undefined;
+  /** Capture started while the page loads: resolves with when it started (undefined: failed). */
+  private early: Promise<number | undefined> | undefined;
+  /** When the group started early and kept began (startGroup takes it). */
+  private earlyStartedAt: number | undefined;
+  /** A browser from the warm pool, launched already, until openPage uses it. */
+  private warmPage: BrowserSession | undefined;
   private egress: EgressSession | undefined;
   private refusedHosts = 0;
   private chain: Promise<unknown> = Promise.resolve();
@@ -221,7 +232,8 @@ export class TaskRunner {
     const { segmentDir } = taskPaths(this.ctx, this.taskId);
     await mkdir(segmentDir, { recursive: true });
     try {
-      this.session = await capture.open({ taskId: this.taskId, width: p.width, height: p.height, fps: p.fps, segmentDir });
+      const open = { taskId: this.taskId, width: p.width, height: p.height, fps: p.fps, segmentDir };
+      this.session = (await this.takeWarm(open)) ?? (await capture.open(open));
       await this.ctx.store.update(this.taskId, { captureMode: this.session.mode }, { owner: options.nodeId });
       this.offFailure = this.session.onFailure((err) => void this.serial(() => this.onCaptureFailure(err)));
       this.readyDeadline = p.manualStart && this.recordedMs === 0 ? Date.now() + options.readyTimeoutMs : Infinity;
@@ -230,16 +242,69 @@ export class TaskRunner {
       opening.catch(() => undefined);
       const opened = await Promise.race([opening.then(() => true), this.endPromise.then(() => false)]);
       if (opened) {
+        const loadedAt = Date.now();
         this.ready ||= !p.manualStart || this.recordedMs > 0;
-        await this.serial(() => this.advance());
+        await this.serial(async () => {
+          await this.settleEarly(loadedAt);
+          await this.advance();
+        });
         await this.endPromise;
       }
     } catch (err) {
       const e = toWebRecordError(err, 'RecordFailed');
       await this.serial(() => this.end({ code: e.code, message: e.message }));
     } finally {
-      await this.serial(() => this.teardown());
+      await this.serial(async () => {
+        await this.settleEarly();
+        await this.teardown();
+      });
     }
+  }
+
+  /**
+   * Starts capture while the page loads (a new task that records as soon as it has loaded): the
+   * encoder's start-up then overlaps the page load. The group is kept only when it starts after
+   * the page has loaded (see settleEarly); else it is discarded and capture starts again.
+   */
+  private startEarly(): void {
+    const session = this.session!;
+    if (this.early || !session.discard || this.task.params.manualStart || this.task.status !== 'normal' || this.recordedMs > 0) return;
+    this.early = session.start().then(
+      () => Date.now(),
+      () => undefined,
+    );
+  }
+
+  /**
+   * Keeps the group started early when it started after `loadedAt` (with EARLY_MARGIN_MS) and
+   * the task records now;
+   * otherwise (loaded later, a failed start, a task that ends or waits) discards it.
+   */
+  private async settleEarly(loadedAt?: number): Promise<void> {
+    const early = this.early;
+    if (!early) return;
+    this.early = undefined;
+    const startedAt = await early;
+    const keep = startedAt !== undefined && loadedAt !== undefined && startedAt >= loadedAt + EARLY_MARGIN_MS && !this.ended && this.ready && this.task.status === 'normal';
+    if (keep) this.earlyStartedAt = startedAt;
+    else if (startedAt !== undefined) await this.session?.discard?.().catch(() => undefined);
+  }
+
+  /** A ready capture session and browser from the warm pool, if one fits the task. */
+  private async takeWarm(open: CaptureOpenOptions): Promise<CaptureSession | undefined> {
+    const slot = this.ctx.warmPool?.take(open.width, open.height, open.fps);
+    if (!slot) return undefined;
+    try {
+      await slot.session.adopt!(open);
+    } catch (err) {
+      this.ctx.logger.warn({ taskId: this.taskId, err }, 'warm slot could not be used; starting cold');
+      await Promise.allSettled([slot.page.close(), slot.session.close(), slot.egress?.close()]);
+      return undefined;
+    }
+    this.egress = slot.egress;
+    slot.onRefused((refusal) => this.onRefused(refusal));
+    this.warmPage = slot.page;
+    return slot.session;
   }
 
   /** Launches the browser and opens the page; throws `PageLoadFailed` when it does not load. */
@@ -250,7 +315,9 @@ export class TaskRunner {
     // One guard for the task, kept across browser relaunches.
     this.egress ??= await this.ctx.egress?.open((refusal) => this.onRefused(refusal));
     const args = [...session.browser.args, ...(this.egress?.args ?? [])];
-    const page = await browser.launch({ width: p.width, height: p.height, ...session.browser, args });
+    const warm = this.warmPage;
+    this.warmPage = undefined;
+    const page = warm ?? (await browser.launch({ width: p.width, height: p.height, ...session.browser, args }));
     if (this.ended) {
       // Stopped while the browser started (a recovery cut short by a Stop): teardown has run or
       // will not see this browser.
@@ -261,6 +328,7 @@ export class TaskRunner {
     this.offExit = page.onExit((exit) => void this.serial(() => this.onBrowserExit(page, exit)));
     await page.expose('startRecord', () => void this.serial(() => this.onStartRecord()));
     await session.attach(page);
+    this.startEarly();
     let status: number | undefined;
     try {
       ({ status } = await page.open(p.recordURL, { timeoutMs: options.pageLoadTimeoutMs }));
@@ -300,8 +368,10 @@ export class TaskRunner {
   }
 
   private async startGroup(): Promise<void> {
-    await this.session!.start();
-    this.groupStartedAt = Date.now();
+    const early = this.earlyStartedAt;
+    this.earlyStartedAt = undefined;
+    if (early === undefined) await this.session!.start();
+    this.groupStartedAt = early ?? Date.now();
   }
 
   /**
@@ -484,8 +554,9 @@ export class TaskRunner {
     this.offExit?.();
     this.offFailure?.();
     await this.stopGroup().catch(() => undefined);
-    await Promise.allSettled([this.page?.close(), this.session?.close()]);
+    await Promise.allSettled([this.page?.close(), this.warmPage?.close(), this.session?.close()]);
     this.page = undefined;
+    this.warmPage = undefined;
     await this.egress?.close();
     this.egress = undefined;
     await this.ctx.store.update(this.taskId, { recordedMs: this.recordedMs }, { owner: this.ctx.options.nodeId }).catch(() => undefined);

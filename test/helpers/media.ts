@@ -60,3 +60,10 @@ export function isFaststart(file: string): boolean {
   const mdat = text.indexOf("type:'mdat'");
   return moov >= 0 && mdat >= 0 && moov < mdat;
 }
+
+/** Average colour of the first video frame, as [r, g, b] (0-255). */
+export function firstFrameRgb(file: string): [number, number, number] {
+  const r = spawnSync('ffmpeg', ['-v', 'error', '-i', file, '-frames:v', '1', '-vf', 'scale=1:1:flags=area', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'], { maxBuffer: 1024 });
+  if (r.status !== 0 || r.stdout.length < 3) throw new Error(`ffmpeg could not read the first frame of ${file}: ${String(r.stderr)}`);
+  return [r.stdout[0]!, r.stdout[1]!, r.stdout[2]!];
+}

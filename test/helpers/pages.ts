@@ -51,7 +51,11 @@ export function mediaMp4(): string {
   return mediaFile;
 }
 
-/** Serves: /motion (?beep), /manual (?after=ms), /media.mp4, /notfound (404), /hang (never answers), /slow?ms= */
+/** White until its `load` event, then red; an image holds `load` back ?ms= milliseconds. */
+const SLOW = (ms: number) => `<!doctype html><html><body style="margin:0;background:#fff"><img src="/slow-img?ms=${ms}" style="display:none">
+<script>addEventListener('load',()=>document.body.style.background='#c00')</script></body></html>`;
+
+/** Serves: /motion (?beep), /manual (?after=ms), /slow (?ms=), /media.mp4, /notfound (404), /hang (never answers) */
 export async function startPageServer(): Promise<PageServer> {
   const hits = new Map<string, number>();
   const hanging = new Set<import('node:http').ServerResponse>();
@@ -67,6 +71,18 @@ export async function startPageServer(): Promise<PageServer> {
         return html(MOTION);
       case '/manual':
         return html(MANUAL);
+      case '/slow':
+        return html(SLOW(Number(u.searchParams.get('ms') ?? 0)));
+      case '/slow-img': {
+        const timer = setTimeout(() => {
+          hanging.delete(res);
+          res.setHeader('content-type', 'image/gif');
+          res.end(Buffer.from('R0lGODlhAQABAAAAACwAAAAAAQABAAA=', 'base64'));
+        }, Number(u.searchParams.get('ms') ?? 0));
+        hanging.add(res);
+        res.once('close', () => clearTimeout(timer));
+        return;
+      }
       case '/media.mp4': {
         const data = readFileSync(mediaMp4());
         res.setHeader('content-type', 'video/mp4');

@@ -72,6 +72,8 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
   readonly mode = 'video+audio' as const;
   readonly browser: BrowserRequirements;
   private origin = { x: 0, y: 0 };
+  /** The sink kept responsive between groups (its release function). */
+  private awake: Promise<() => Promise<void>> | undefined;
 
   private constructor(
     open: CaptureOpenOptions,
@@ -131,14 +133,27 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
     if (!this.pulse.running) {
       // The sound server died and was restarted: the sink must exist again under its name.
       this.sink = await this.pulse.createSink(this.sink.name);
+      this.awake = undefined;
     }
-    // Runs while ffmpeg starts up: an idle sink must answer ffmpeg's first read at once.
-    const waking = this.pulse.wake(this.sink.name).catch(() => async () => undefined);
+    // An idle sink must answer ffmpeg's first read at once: woken while the session was idle
+    // (after the last group: a Resume or a warm slot's first group finds it awake), else now,
+    // while ffmpeg starts up.
+    const waking = this.awake ?? this.wake();
+    this.awake = undefined;
     try {
       await super.start();
     } finally {
       void waking.then((release) => release());
     }
+  }
+
+  override async stop(at?: number): Promise<void> {
+    await super.stop(at);
+    if (!this.closed) this.awake ??= this.wake();
+  }
+
+  private wake(): Promise<() => Promise<void>> {
+    return this.pulse.wake(this.sink.name).catch(() => async () => undefined);
   }
 
   protected planGroup(group: number): GroupPlan {
@@ -202,6 +217,7 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
   }
 
   protected async release(): Promise<void> {
+    await (await this.awake)?.().catch(() => undefined);
     await this.sink.remove().catch(() => undefined);
     await this.xvfb.close();
   }

@@ -9,7 +9,7 @@
  * (`gNNNN.json`) before it lets ffmpeg finish, and `finalize` cuts the group there. So the file
  * lasts what the caller measured between `start()` resolving and calling `stop()`.
  */
-import { stat } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BrowserSession } from '../../core/browser.js';
 import type { BrowserRequirements, CaptureOpenOptions, CaptureSession, CaptureStats } from '../../core/capture.js';
@@ -93,7 +93,7 @@ export abstract class SegmentCaptureSession implements CaptureSession {
   private audioLevelDb: number | undefined;
 
   protected constructor(
-    protected readonly open: CaptureOpenOptions,
+    protected open: CaptureOpenOptions,
     protected readonly config: SessionConfig,
   ) {}
 
@@ -101,6 +101,21 @@ export abstract class SegmentCaptureSession implements CaptureSession {
   protected async init(): Promise<void> {
     this.baseMs = await recordedMsIn(this.open.segmentDir, this.config.ffprobePath).catch(() => 0);
     for (const g of await listGroups(this.open.segmentDir)) for (const s of g.segments) this.baseBytes += s.size;
+  }
+
+  /** {@inheritDoc CaptureSession.adopt} */
+  async adopt(open: CaptureOpenOptions): Promise<void> {
+    const was = this.open;
+    if (this.closed || this.proc?.running || this.starting) throw new WebRecordError('InternalError', 'a capture session can only be adopted while idle');
+    if (open.width !== was.width || open.height !== was.height || open.fps !== was.fps) {
+      throw new WebRecordError('InternalError', `a ${was.width}x${was.height}@${was.fps} session cannot record ${open.width}x${open.height}@${open.fps}`);
+    }
+    this.open = open;
+    this.baseMs = 0;
+    this.baseBytes = 0;
+    this.stalls = 0;
+    this.audioLevelDb = undefined;
+    await this.init();
   }
 
   /** ffmpeg command line and timing for `group`. */
@@ -129,12 +144,13 @@ export abstract class SegmentCaptureSession implements CaptureSession {
 
   /**
    * Milliseconds from spawning ffmpeg to a group's planned start: `initial` at first, then 1.3x
-   * the slowest of the last startups (+100 ms), between 600 and 2500 ms.
+   * the slowest of the last startups (+100 ms), between 300 and 2500 ms (a session of the
+   * warm pool has started once, so its first group is planned from that).
    */
   protected startupMs(initial: number): number {
     const recent = this.readyMs.slice(-5);
     if (!recent.length) return initial;
-    return Math.min(2500, Math.max(600, Math.round(Math.max(...recent) * 1.3 + 100)));
+    return Math.min(2500, Math.max(300, Math.round(Math.max(...recent) * 1.3 + 100)));
   }
 
   private meta(end?: number): GroupMeta {
@@ -372,6 +388,19 @@ export abstract class SegmentCaptureSession implements CaptureSession {
     if (exit.signal === 'SIGKILL') {
       this.config.logger.warn({ taskId: this.open.taskId, group: this.group }, 'capture encoder had to be killed; the last segment may be cut short');
     }
+  }
+
+  /** {@inheritDoc CaptureSession.discard} */
+  async discard(): Promise<void> {
+    const group = this.group;
+    const bytesBefore = this.baseBytes;
+    const startWall = this.startWall;
+    if (!group) return;
+    await this.stop(startWall || undefined);
+    const prefix = `g${String(group).padStart(4, '0')}`;
+    const names = await readdir(this.open.segmentDir).catch(() => [] as string[]);
+    await Promise.all(names.filter((n) => n.startsWith(prefix)).map((n) => rm(join(this.open.segmentDir, n), { force: true })));
+    this.baseBytes = bytesBefore;
   }
 
   /** {@inheritDoc CaptureSession.stats} */
