@@ -18,6 +18,8 @@ Options:
   --redis URL                 share tasks through Redis (redis://host:port/db)
   --role all|api|worker       what this process does (default all; worker needs no port)
   --allow-private-networks    allow recording private and loopback addresses
+  --warm-pool N               keep N browsers ready for 1280x720 tasks (default 0; the config
+                              file's "warmPool" can set another size)
   --log-level LEVEL           debug|info|warn|error|silent: JSON log lines on stderr (default info;
                               env WEB_RECORD_LOG_LEVEL)
   --config FILE               JSON or JS module with recorder options (flags override it);
@@ -39,6 +41,7 @@ export async function serve(argv: string[]): Promise<number> {
       redis: { type: 'string' },
       role: { type: 'string' },
       'allow-private-networks': { type: 'boolean', default: false },
+      'warm-pool': { type: 'string' },
       config: { type: 'string' },
       'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -62,6 +65,7 @@ export async function serve(argv: string[]): Promise<number> {
     outputDir: values.dir ?? config.outputDir ?? './recordings',
     ...(values['public-url'] ? { publicUrl: values['public-url'] } : {}),
     ...(values['allow-private-networks'] ? { allowPrivateNetworks: true } : {}),
+    ...(values['warm-pool'] !== undefined ? { warmPool: intOption(values['warm-pool'], 'warm-pool', 0, 64) } : {}),
   };
   const redisUrl = values.redis ?? (config as { redis?: string }).redis;
   if (redisUrl) Object.assign(options, await redisParts(redisUrl, (config as { redisPrefix?: string }).redisPrefix));
