@@ -74,6 +74,12 @@ export interface CaptureSession {
    */
   discard?(): Promise<void>;
 
+  /**
+   * True when the current group was planned before `attach` changed what it should grab (the
+   * page's place on screen): it must be discarded. Optional (never stale without it).
+   */
+  readonly stale?: boolean;
+
   /** True between `start` and `stop`. */
   readonly running: boolean;
 

@@ -237,6 +237,7 @@ export class TaskRunner {
       await this.ctx.store.update(this.taskId, { captureMode: this.session.mode }, { owner: options.nodeId });
       this.offFailure = this.session.onFailure((err) => void this.serial(() => this.onCaptureFailure(err)));
       this.readyDeadline = p.manualStart && this.recordedMs === 0 ? Date.now() + options.readyTimeoutMs : Infinity;
+      this.startEarly();
       // A Stop while the page loads ends the task at once; teardown then closes the loading browser.
       const opening = this.openPage();
       opening.catch(() => undefined);
@@ -262,9 +263,10 @@ export class TaskRunner {
   }
 
   /**
-   * Starts capture while the page loads (a new task that records as soon as it has loaded): the
-   * encoder's start-up then overlaps the page load. The group is kept only when it starts after
-   * the page has loaded (see settleEarly); else it is discarded and capture starts again.
+   * Starts capture while the browser launches and the page loads (a new task that records as
+   * soon as it has loaded): the encoder's start-up then overlaps them, and what it grabs before
+   * its planned start is dropped. The group is kept only when it starts after the page has loaded
+   * (see settleEarly); else it is discarded and capture starts again.
    */
   private startEarly(): void {
     const session = this.session!;
@@ -285,9 +287,16 @@ export class TaskRunner {
     if (!early) return;
     this.early = undefined;
     const startedAt = await early;
-    const keep = startedAt !== undefined && loadedAt !== undefined && startedAt >= loadedAt + EARLY_MARGIN_MS && !this.ended && this.ready && this.task.status === 'normal';
+    const keep =
+      startedAt !== undefined &&
+      loadedAt !== undefined &&
+      startedAt >= loadedAt + EARLY_MARGIN_MS &&
+      !this.session?.stale &&
+      !this.ended &&
+      this.ready &&
+      this.task.status === 'normal';
     if (keep) this.earlyStartedAt = startedAt;
-    else if (startedAt !== undefined) await this.session?.discard?.().catch(() => undefined);
+    else await this.session?.discard?.().catch(() => undefined);
   }
 
   /** A ready capture session and browser from the warm pool, if one fits the task. */
@@ -328,7 +337,6 @@ export class TaskRunner {
     this.offExit = page.onExit((exit) => void this.serial(() => this.onBrowserExit(page, exit)));
     await page.expose('startRecord', () => void this.serial(() => this.onStartRecord()));
     await session.attach(page);
-    this.startEarly();
     let status: number | undefined;
     try {
       ({ status } = await page.open(p.recordURL, { timeoutMs: options.pageLoadTimeoutMs }));

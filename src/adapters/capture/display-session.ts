@@ -125,6 +125,8 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
     if (x + even(width) > this.xvfb.width || y + even(height) > this.xvfb.height) {
       throw new WebRecordError('RecordFailed', `the page is at ${x},${y}, outside the ${this.xvfb.width}x${this.xvfb.height} display`);
     }
+    // A group planned before this attach grabs the old place: it is stale (the task discards it).
+    if ((x !== this.origin.x || y !== this.origin.y) && this.proc?.running) this.staleGroup = true;
     this.origin = { x, y };
   }
 

@@ -71,6 +71,12 @@ export class ScreencastCaptureSession extends SegmentCaptureSession {
     return { args, timelineStart: 0, tailMs: 0 };
   }
 
+  /** Frames come from the page itself: nothing to start before `attach` (no ffmpeg spawned). */
+  override async start(): Promise<void> {
+    if (!this.attached?.screencast) throw new WebRecordError('RecordFailed', 'screencast capture needs attach(browser) before start()');
+    await super.start();
+  }
+
   protected override async afterSpawn(proc: FfmpegProcess): Promise<void> {
     const browser = this.attached;
     if (!browser?.screencast) throw new WebRecordError('RecordFailed', 'screencast capture needs attach(browser) before start()');

@@ -136,6 +136,13 @@ export abstract class SegmentCaptureSession implements CaptureSession {
     this.attached = browser;
   }
 
+  /** {@inheritDoc CaptureSession.stale} */
+  get stale(): boolean {
+    return this.staleGroup;
+  }
+  /** Set by a mode when the current group grabs the wrong thing (see CaptureSession.stale). */
+  protected staleGroup = false;
+
   get running(): boolean {
     return !!this.proc?.running && !this.stopping && !this.starting;
   }
@@ -185,6 +192,7 @@ export abstract class SegmentCaptureSession implements CaptureSession {
 
   private async startGroup(): Promise<void> {
     this.group = await nextGroup(this.open.segmentDir);
+    this.staleGroup = false;
     this.groupBytes = 0;
     this.currentBytes = 0;
     this.groupGen++;
