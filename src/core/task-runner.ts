@@ -278,9 +278,9 @@ export class TaskRunner {
   }
 
   /**
-   * Keeps the group started early when it started after `loadedAt` (with EARLY_MARGIN_MS) and
-   * the task records now;
-   * otherwise (loaded later, a failed start, a task that ends or waits) discards it.
+   * Keeps the group started early when it started after `loadedAt` (with EARLY_MARGIN_MS), still
+   * runs, and the task records now; otherwise (loaded later, a failed or stale start, a task
+   * that ends or waits) discards it.
    */
   private async settleEarly(loadedAt?: number): Promise<void> {
     const early = this.early;
@@ -291,7 +291,8 @@ export class TaskRunner {
       startedAt !== undefined &&
       loadedAt !== undefined &&
       startedAt >= loadedAt + EARLY_MARGIN_MS &&
-      !this.session?.stale &&
+      !!this.session?.running &&
+      !this.session.stale &&
       !this.ended &&
       this.ready &&
       this.task.status === 'normal';
