@@ -41,7 +41,7 @@ afterAll(async () => {
 describe('programmatic API', () => {
   it('start, pause, resume, stop and done, with typed status events', async () => {
     const seen: TaskStatus[] = [];
-    const task = await recorder.start({ recordURL: `${pages.url}/motion`, width: 640, height: 360 });
+    const task = await recorder.start({ recordURL: `${pages.url}/motion?beep`, width: 640, height: 360 });
     task.on('status', (t) => seen.push(t.status));
     await until(task.info, (t) => t.status === 'recording');
     await sleep(2000);
@@ -59,6 +59,7 @@ describe('programmatic API', () => {
     expect(Math.abs(p.duration - info.recordedMs! / 1000)).toBeLessThan(0.5);
     expect(p.duration).toBeGreaterThan(3.5);
     expect(p.duration).toBeLessThan(5.5);
+    expect(audioLevelDb(fileOf(info))).toBeGreaterThan(-40);
   });
 
   it('MaxDurationLimit stops the task by itself', async () => {
@@ -89,6 +90,15 @@ describe('programmatic API', () => {
     expect(info.result?.videos).toBeUndefined();
     expect(info.cancelTime).toBeDefined();
     expect(info.startTime).toBeUndefined();
+  });
+
+  it('records the sound of a page whose audio starts as it loads, while capture starts up', async () => {
+    // The sound sink is made ready before the browser exists: waking it while the page opened its
+    // audio stream (a suspend/resume cycle) left Chromium's stream silent for good.
+    const task = await recorder.start({ recordURL: `${pages.url}/bench`, width: 1280, height: 720, maxDurationLimit: 3 });
+    const info = await task.done;
+    expect(info.result?.errorCode).toBeUndefined();
+    expect(audioLevelDb(fileOf(info))).toBeGreaterThan(-40);
   });
 
   it('capture starts while the page loads but the recording begins after its load event', async () => {

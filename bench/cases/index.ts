@@ -4,11 +4,15 @@
  * minutes). Add a case by registering it here (or in a module imported here): see
  * bench/lib/registry.ts.
  */
-import { registerCase } from '../lib/registry.js';
+import { registerCase, type BenchContext } from '../lib/registry.js';
 import { browserAlone, psrPeer, screencastPeer, tabCapturePeer, x11grabPeer } from './peers.js';
+import { runLongRun } from './long-run.js';
 import { runPauseResume } from './pause-resume.js';
 import { runControlLatency, runDescribe10k, runDescribeThroughput, runEgressCost, runFinalize10min, runTakeover } from './service.js';
 import { runStartLatency, runWebRecord } from './web-record.js';
+
+/** The same context on the plain scene of the bench page. */
+const plainPage = (ctx: BenchContext): BenchContext => ({ ...ctx, pageUrl: `${ctx.pageUrl}?scene=plain`, log: (m) => ctx.log(m) });
 
 registerCase({ id: 'web-record', title: 'web-record, 720p30 (default capture: display)', kind: 'web-record',
   run: (ctx) => runWebRecord(ctx, { id: 'web-record', label: 'web-record', class: '720p', width: 1280, height: 720, mode: 'auto' }) });
@@ -24,7 +28,15 @@ registerCase({ id: 'web-record-screencast', title: 'web-record, screencast mode 
   run: (ctx) => runWebRecord(ctx, { id: 'web-record-screencast', label: 'web-record screencast', class: '720p', width: 1280, height: 720, mode: 'screencast' }) });
 registerCase({ id: 'pause-resume', title: 'web-record, pause in the middle', kind: 'web-record', run: (ctx) => runPauseResume(ctx) });
 registerCase({ id: 'start-latency', title: 'web-record start latency', kind: 'section', run: (ctx) => runStartLatency(ctx) });
-registerCase({ id: 'browser-alone', title: 'the browser alone, no recording', kind: 'section', run: browserAlone });
+registerCase({ id: 'browser-alone', title: 'the browser alone, no recording', kind: 'section', run: (ctx) => browserAlone(ctx) });
+// The plain page (bench/page/?scene=plain: frame code, flash and beep, no heavy motion) is the
+// kind of page ../shared/ANCHORS.md measured the peers on: the CPU figures compare there.
+registerCase({ id: 'web-record-plain', title: 'web-record, 720p30, plain page', kind: 'web-record',
+  run: (ctx) => runWebRecord(plainPage(ctx), { id: 'web-record-plain', label: 'web-record plain page', class: 'plain', width: 1280, height: 720, mode: 'auto' }) });
+registerCase({ id: 'web-record-x2-plain', title: 'web-record, two recordings at once, plain page', kind: 'web-record',
+  run: (ctx) => runWebRecord(plainPage(ctx), { id: 'web-record-x2-plain', label: 'web-record x2 plain page', class: 'plain', width: 1280, height: 720, mode: 'auto', count: 2 }) });
+registerCase({ id: 'peer-x11grab-plain', title: 'naive x11grab, plain page', kind: 'peer', run: (ctx) => x11grabPeer(plainPage(ctx), 1280, 720, 'plain') });
+registerCase({ id: 'browser-alone-plain', title: 'the browser alone, plain page', kind: 'section', run: (ctx) => browserAlone(plainPage(ctx), 'plain page') });
 // The service section (bench/cases/service.ts): throughput, control latency, take-over, finalize;
 // egress-cost records with Chromium and comes last of them.
 registerCase({ id: 'describe-throughput', title: 'Describe req/s through the Express adapter (memory, Redis)', kind: 'section', run: runDescribeThroughput });
@@ -35,3 +47,4 @@ registerCase({ id: 'finalize-10min', title: 'finalize of a 10-minute recording (
 registerCase({ id: 'egress-cost', title: 'CPU with and without the egress proxy', kind: 'section', run: runEgressCost });
 registerCase({ id: 'peer-screencast', title: "puppeteer's page.screencast()", kind: 'peer', retry: false, run: screencastPeer });
 registerCase({ id: 'peer-tabcapture-1080p', title: 'puppeteer-stream at 1080p', kind: 'peer', optIn: true, run: (ctx) => tabCapturePeer(ctx, 1920, 1080, '1080p') });
+registerCase({ id: 'long-run', title: 'one long recording (BENCH_LONG_MINUTES, default 30): memory, disk, header, seeks, A/V drift', kind: 'section', optIn: true, retry: false, run: runLongRun });

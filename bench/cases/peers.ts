@@ -225,9 +225,10 @@ export const x11grabPeer = (ctx: BenchContext, width = 1280, height = 720, cls =
  * display capture runs it), the page loaded, metered for the same duration. What any recorder
  * of this page costs at least.
  */
-export async function browserAlone(ctx: BenchContext): Promise<CaseOutput> {
+export async function browserAlone(ctx: BenchContext, page = 'bench page'): Promise<CaseOutput> {
   const D = ctx.duration;
-  await quietGate(ctx, 'browser alone');
+  const title = `The browser alone, no recording (${page})`;
+  await quietGate(ctx, `browser alone, ${page}`);
   const profile = freshProfile();
   const display = await startDisplay(1280 + 64, 720 + 64);
   const sound = await startSound();
@@ -245,14 +246,14 @@ export async function browserAlone(ctx: BenchContext): Promise<CaseOutput> {
     const by = Object.entries(m.cpuByProgram).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ');
     return {
       sections: [{
-        title: 'The browser alone, no recording',
+        title,
         lines: [
-          `headful Chromium on Xvfb + PulseAudio, bench page for ${D} s: ${(m.cpuSec / D).toFixed(2)} CPU s/s (${by}), peak RSS ${Math.round(m.peakRssMb)} MB; the page painted ${((f1 - f0) / m.wallSec).toFixed(1)} frames/s; other programs ${(m.otherSec / m.wallSec).toFixed(2)} cores`,
+          `headful Chromium on Xvfb + PulseAudio, ${page} for ${D} s: ${(m.cpuSec / D).toFixed(2)} CPU s/s (${by}), peak RSS ${Math.round(m.peakRssMb)} MB; the page painted ${((f1 - f0) / m.wallSec).toFixed(1)} frames/s; other programs ${(m.otherSec / m.wallSec).toFixed(2)} cores`,
         ],
       }],
     };
   } catch (err) {
-    return { sections: [{ title: 'The browser alone, no recording', lines: [`failed: ${(err as Error).message}`] }] };
+    return { sections: [{ title, lines: [`failed: ${(err as Error).message}`] }] };
   } finally {
     if (browser) await Promise.race([browser.close().catch(() => undefined), sleep(5000)]);
     await display.close();

@@ -48,6 +48,8 @@ const RPS_SECONDS = Number(process.env.BENCH_SERVICE_SECONDS ?? 5);
 const WARMUP_SECONDS = 4;
 const CONTROL_PAIRS = Number(process.env.BENCH_CONTROL_PAIRS ?? 50);
 const FINALIZE_SECONDS = 600;
+/** Time given to a worker's warm slot to get ready (it takes 2-5 s here). */
+const WARM_SLOT_WAIT_MS = 12_000;
 
 // ---- formatting ---------------------------------------------------------------------------------
 const int = (v: number): string => (Number.isFinite(v) ? Math.round(v).toLocaleString('en-US') : '-');
@@ -239,6 +241,20 @@ async function describeUntil(endpoint: string, taskId: string, ok: (d: Record<st
   }
 }
 
+/** Milliseconds from sending Start to the API node to Describe answering `recording` (polled every 20 ms). */
+async function timedStart(c: Cluster, ctx: BenchContext): Promise<{ id: string; ms: number }> {
+  const t0 = performance.now();
+  const started = await action(c.api.endpoint!, { Action: 'Start', Data: { RecordURL: ctx.pageUrl, Width: 1280, Height: 720, MaxDurationLimit: 900 } });
+  const id = started.json.TaskID;
+  if (typeof id !== 'string') throw new Error(`Start answered ${JSON.stringify(started.json)}`);
+  for (;;) {
+    const { json } = await action(c.api.endpoint!, { Action: 'Describe', Data: { TaskID: id } });
+    if (json.Status === 'recording') return { id, ms: performance.now() - t0 };
+    if (json.Status === 'finished' || performance.now() - t0 > 120_000) throw new Error(`no recording: ${JSON.stringify(json).slice(0, 300)}`);
+    await sleep(20);
+  }
+}
+
 async function startRecording(c: Cluster, ctx: BenchContext): Promise<string> {
   const started = await action(c.api.endpoint!, { Action: 'Start', Data: { RecordURL: ctx.pageUrl, Width: 1280, Height: 720, MaxDurationLimit: 900 } });
   const id = started.json.TaskID;
@@ -266,8 +282,13 @@ export async function runControlLatency(ctx: BenchContext): Promise<CaseOutput> 
   let c: Cluster | undefined;
   let probeBus: ReturnType<typeof redisBus> | undefined;
   try {
-    c = await startCluster('control', 1);
-    const id = await startRecording(c, ctx);
+    // The worker keeps one browser ready (warmPool); the slot is prepared within seconds of boot.
+    c = await startCluster('control', 1, { warmPool: { size: 1, refillDelayMs: 0 } });
+    await sleep(WARM_SLOT_WAIT_MS);
+    const warmStarts: number[] = [];
+    const first = await timedStart(c, ctx);
+    const id = first.id;
+    warmStarts.push(first.ms);
     await sleep(2000);
     const task = await c.store.get(id);
     const owner = task?.owner;
@@ -300,6 +321,13 @@ export async function runControlLatency(ctx: BenchContext): Promise<CaseOutput> 
     }
     ctx.log(`  control: hop p95 ${ms(percentile(sorted(hop), 0.95))}, Pause p95 ${ms(percentile(sorted(pause), 0.95))}, Resume p95 ${ms(percentile(sorted(resume), 0.95))}, errors ${errors.length}`);
     const delivered = await stopAndDeliver(c, id);
+    for (let k = 0; k < 2; k++) {
+      await sleep(WARM_SLOT_WAIT_MS);
+      const next = await timedStart(c, ctx);
+      warmStarts.push(next.ms);
+      await sleep(1000);
+      await stopAndDeliver(c, next.id);
+    }
     const row = (label: string, v: number[], target: boolean): string[] => {
       const s = sorted(v);
       const p95 = percentile(s, 0.95);
@@ -315,10 +343,11 @@ export async function runControlLatency(ctx: BenchContext): Promise<CaseOutput> 
             row('Pause Action, HTTP round trip via the API node (includes stopping the capture group)', pause, true),
             row('Resume Action, HTTP round trip via the API node (includes starting a new capture group)', resume, true),
             row('Describe via the API node (HTTP + store read; baseline, no worker)', describe, false),
+            row('Start via the API node until Describe answers `recording`, worker with `warmPool: 1` (queue, warm browser, navigation, first frame)', warmStarts, false),
           ],
         },
         lines: [
-          `One API process and one worker process (\`web-record serve --redis ${REDIS_URL} --role api|worker\`, from source), the worker recording bench/page at 1280x720 (display capture) while the Actions run; client: this process, one request at a time, 300 ms apart; ${CONTROL_PAIRS} Pause/Resume pairs.`,
+          `One API process and one worker process (\`web-record serve --redis ${REDIS_URL} --role api|worker\`, from source; the worker with \`warmPool: 1\`, each Start sent ${WARM_SLOT_WAIT_MS / 1000} s after its slot was taken or the worker booted), the worker recording bench/page at 1280x720 (display capture) while the Actions run; client: this process, one request at a time, 300 ms apart; ${CONTROL_PAIRS} Pause/Resume pairs.`,
           'An Action answers after the worker applied it: Pause after the capture group stopped (ffmpeg flushed its last segment), Resume after a new group started recording (ffmpeg spawned and at its planned first frame, 0.6-2.5 s after spawning, see session-base.ts startupMs). So the Resume row is mostly capture start-up; the first row is the hop the Action takes to reach the worker (the bus request a Pause/Resume makes, answered by the worker at once because the task id is not one it holds).',
           errors.length ? `errors: ${errors.length} (${[...new Set(errors)].slice(0, 3).join('; ')})` : 'errors: 0',
           `afterwards: ${delivered}`,

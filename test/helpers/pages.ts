@@ -55,7 +55,7 @@ export function mediaMp4(): string {
 const SLOW = (ms: number) => `<!doctype html><html><body style="margin:0;background:#fff"><img src="/slow-img?ms=${ms}" style="display:none">
 <script>addEventListener('load',()=>document.body.style.background='#c00')</script></body></html>`;
 
-/** Serves: /motion (?beep), /manual (?after=ms), /slow (?ms=), /media.mp4, /notfound (404), /hang (never answers) */
+/** Serves: /motion (?beep), /manual (?after=ms), /slow (?ms=), /bench (bench/page: a beep a second), /media.mp4, /notfound (404), /hang (never answers) */
 export async function startPageServer(): Promise<PageServer> {
   const hits = new Map<string, number>();
   const hanging = new Set<import('node:http').ServerResponse>();
@@ -71,6 +71,8 @@ export async function startPageServer(): Promise<PageServer> {
         return html(MOTION);
       case '/manual':
         return html(MANUAL);
+      case '/bench':
+        return html(readFileSync(new URL('../../bench/page/index.html', import.meta.url), 'utf8'));
       case '/slow':
         return html(SLOW(Number(u.searchParams.get('ms') ?? 0)));
       case '/slow-img': {

@@ -72,8 +72,13 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
   readonly mode = 'video+audio' as const;
   readonly browser: BrowserRequirements;
   private origin = { x: 0, y: 0 };
-  /** The sink kept responsive between groups (its release function). */
-  private awake: Promise<() => Promise<void>> | undefined;
+  /**
+   * Releases the silent loopback that keeps the sink responsive for the session's life (see
+   * PulseServer.wake). It is set up when the sink is made, before the browser starts: waking a
+   * sink later (a suspend/resume cycle) while the browser opens its audio stream leaves that
+   * stream silent for good.
+   */
+  private awake: (() => Promise<void>) | undefined;
 
   private constructor(
     open: CaptureOpenOptions,
@@ -100,6 +105,8 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
       const id = open.taskId.replace(/[^A-Za-z0-9]/g, '').slice(0, 12) || 'task';
       const sink = await pulse.createSink(`web_record_${id}_${++sinkCounter}`);
       const session = new DisplayCaptureSession(open, cfg, xvfb, pulse, sink);
+      // Woken once, before any browser plays into it (see `awake`).
+      session.awake = await session.wake();
       await session.init();
       return session;
     } catch (err) {
@@ -135,23 +142,9 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
     if (!this.pulse.running) {
       // The sound server died and was restarted: the sink must exist again under its name.
       this.sink = await this.pulse.createSink(this.sink.name);
-      this.awake = undefined;
+      this.awake = await this.wake();
     }
-    // An idle sink must answer ffmpeg's first read at once: woken while the session was idle
-    // (after the last group: a Resume or a warm slot's first group finds it awake), else now,
-    // while ffmpeg starts up.
-    const waking = this.awake ?? this.wake();
-    this.awake = undefined;
-    try {
-      await super.start();
-    } finally {
-      void waking.then((release) => release());
-    }
-  }
-
-  override async stop(at?: number): Promise<void> {
-    await super.stop(at);
-    if (!this.closed) this.awake ??= this.wake();
+    await super.start();
   }
 
   private wake(): Promise<() => Promise<void>> {
@@ -219,7 +212,7 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
   }
 
   protected async release(): Promise<void> {
-    await (await this.awake)?.().catch(() => undefined);
+    await this.awake?.().catch(() => undefined);
     await this.sink.remove().catch(() => undefined);
     await this.xvfb.close();
   }

@@ -147,9 +147,10 @@ export class PulseServer {
    * blocks: a recorder connecting mid-block gets its first audio up to 2 s late (and ffmpeg,
    * waiting for it, stalls the video grab). When the sink has no player, a short-lived silent
    * loopback (inside the daemon, no process) asks for 20 ms blocks and a suspend/resume cycle
-   * restarts the sink's clock with them. Call the returned function once the recorder is
-   * connected (its own 20 ms fragments then keep the sink responsive). Playing sinks are left
-   * alone: the player's latency already rules them.
+   * restarts the sink's clock with them. Call it before any player connects (a player that
+   * opens its stream during the suspend/resume cycle, Chromium at least, stays silent for good);
+   * the returned function removes the loopback. Playing sinks are left alone: the player's
+   * latency already rules them.
    */
   async wake(name: string): Promise<() => Promise<void>> {
     const noop = async (): Promise<void> => undefined;
