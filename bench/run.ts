@@ -111,7 +111,7 @@ const legend = [
   ...(busy.length ? [`(!) = other programs on this shared machine used >= ${QUIET_CORES} cores on average during that recording (${busy.map((r) => `${r.label}: ${otherCores(r).toFixed(2)}`).join(', ')}): its fps and freezes may suffer.`] : []),
 ];
 const text = [
-  '', textTable(rows), '', ...legend, '',
+  ...(rows.length ? ['', textTable(rows), '', ...legend] : []), '',
   ...sections.map((s) => sectionText(s, false) + '\n'),
   ...(failed.length ? ['Did not run / failed:', ...failed.map((r) => `  ${r.label}: ${r.error}`)] : []),
 ].join('\n');

@@ -69,7 +69,7 @@ class TreeTracker {
   private readonly ownBy = new Map<string, number>();
   private readonly endedOwnBy = new Map<string, number>();
 
-  poll(): { ticks: number; rssKb: number; pids: number[] } {
+  poll(): { ticks: number; rssKb: number; pids: number[]; rssKbBy: Record<string, number> } {
     const procs = readProcs();
     const kids = new Map<number, number[]>();
     for (const p of procs.values()) {
@@ -96,15 +96,17 @@ class TreeTracker {
       this.endedOwnBy.set(name, (this.endedOwnBy.get(name) ?? 0) + t.own);
     }
     let ticks = this.ended, rssKb = 0;
+    const rssKbBy: Record<string, number> = {};
     this.ownBy.clear();
     for (const pid of now) {
       const p = procs.get(pid)!;
       this.live.set(pid, { ppid: p.ppid, comm: p.comm, start: p.start, own: p.own, cut: p.cut });
       ticks += p.own + p.cut;
       rssKb += p.rssKb;
+      rssKbBy[program(p)] = (rssKbBy[program(p)] ?? 0) + p.rssKb;
       this.ownBy.set(program(p), (this.ownBy.get(program(p)) ?? 0) + p.own);
     }
-    return { ticks, rssKb, pids: [...now] };
+    return { ticks, rssKb, pids: [...now], rssKbBy };
   }
 
   /** Own CPU seconds by program (live + ended). */
@@ -188,11 +190,19 @@ export class Meter {
     this.marks[name] = { atSec: (performance.now() - this.t0) / 1000, cpuSec: (this.ticks - this.ticks0) / CLK_TCK };
   }
 
-  private poll(): void {
-    const { ticks, rssKb, pids } = this.tracker.poll();
-    this.ticks = ticks;
-    if (rssKb > this.peakRss) this.peakRss = rssKb;
-    if (this.polls++ % 4 === 0) this.peakPss = Math.max(this.peakPss, pssKb(pids));
+  private poll(): ReturnType<TreeTracker['poll']> {
+    const r = this.tracker.poll();
+    this.ticks = r.ticks;
+    if (r.rssKb > this.peakRss) this.peakRss = r.rssKb;
+    if (this.polls++ % 4 === 0) this.peakPss = Math.max(this.peakPss, pssKb(r.pids));
+    return r;
+  }
+
+  /** RSS of the tree now (one poll, while started): total and by program (node, chromium, ffmpeg, Xvfb...), MB; and its pids. */
+  rssNow(): { totalMb: number; byProgramMb: Record<string, number>; pids: number[] } {
+    const { rssKb, rssKbBy, pids } = this.poll();
+    const byProgramMb = Object.fromEntries(Object.entries(rssKbBy).map(([k, v]) => [k, Math.round(v / 102.4) / 10]));
+    return { totalMb: Math.round(rssKb / 102.4) / 10, byProgramMb, pids };
   }
 
   stop(): MeterResult {

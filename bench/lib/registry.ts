@@ -72,6 +72,8 @@ export interface SectionResult {
   /** Plain lines (markdown allowed). */
   lines?: string[];
   table?: { head: string[]; rows: string[][] };
+  /** Raw figures for results.json (not printed). */
+  raw?: unknown;
 }
 
 export interface CaseOutput {
