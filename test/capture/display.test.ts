@@ -10,6 +10,7 @@ import { chromiumBrowser } from '../../src/adapters/browser/chromium.js';
 import { ffmpegCapture, listGroups, type FfmpegCaptureDriver } from '../../src/adapters/capture/index.js';
 import type { OutputFile } from '../../src/core/capture.js';
 import { audioLevels, cleanupTmp, decodeErrors, expectNoChildProcesses, lineLuma, packetTimes, probeStreams, serve, sleep, steps, tmp, type Served } from './helpers.js';
+import { irregularAudioPackets } from '../helpers/media.js';
 
 const browser = chromiumBrowser();
 let capture: FfmpegCaptureDriver;
@@ -105,6 +106,11 @@ describe('display capture', () => {
     const level = await audioLevels(file.path);
     expect(level!.mean).toBeGreaterThan(-30); // the 440 Hz tone at gain 0.3 is about -16 dBFS
     expect(await decodeErrors(file.path)).toBe('');
+    // Samples and timestamps agree: every AAC packet lasts its 1024 samples (no drift for players
+    // that follow the audio clock; before aresample=async, ~6 % of packets were 1017-1027).
+    const audio = irregularAudioPackets(file.path);
+    expect(audio.packets).toBeGreaterThan(100);
+    expect(audio.irregular).toBe(0);
   });
 
   it('records digital silence from a silent page (no noise)', async () => {

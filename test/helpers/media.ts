@@ -67,3 +67,16 @@ export function firstFrameRgb(file: string): [number, number, number] {
   if (r.status !== 0 || r.stdout.length < 3) throw new Error(`ffmpeg could not read the first frame of ${file}: ${String(r.stderr)}`);
   return [r.stdout[0]!, r.stdout[1]!, r.stdout[2]!];
 }
+
+/**
+ * Audio packets whose duration in the container is not the 1024 samples an AAC packet holds. A
+ * player that plays the samples back to back (most follow the audio clock) drifts from the
+ * timestamps by what these add up to.
+ */
+export function irregularAudioPackets(file: string): { packets: number; irregular: number } {
+  const r = spawnSync('ffprobe', ['-v', 'error', '-select_streams', 'a:0', '-show_entries', 'packet=duration_time', '-of', 'csv=p=0', file], { encoding: 'utf8', maxBuffer: 64e6 });
+  if (r.status !== 0) throw new Error(`ffprobe failed on ${file}: ${r.stderr}`);
+  const durations = r.stdout.trim().split('\n').map(Number).filter(Number.isFinite);
+  // The last packet may be short (the end of the sound).
+  return { packets: durations.length, irregular: durations.slice(0, -1).filter((d) => Math.abs(d * 48000 - 1024) >= 1).length };
+}

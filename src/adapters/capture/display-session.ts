@@ -9,7 +9,8 @@
  *       -itsoffset -<T0 + videoDelay> -i :N+0,0
  *     -thread_queue_size 1024 -f pulse -server unix:<dir>/native -sample_rate 48000 -channels 2
  *       -fragment_size 3840 -itsoffset -<T0> -i <sink>.monitor
- *     -copyts -map 0:v -map 1:a -vf trim=start=0.983333,format=yuv420p -af atrim=start=1.021333
+ *     -copyts -map 0:v -map 1:a -vf trim=start=0.983333,format=yuv420p
+ *       -af aresample=async=1000,atrim=start=1.021333,astats=...,ametadata=...
  *     -r 30 -c:v libx264 -preset ultrafast -crf 23 -pix_fmt yuv420p -g 60 -keyint_min 60
  *       -sc_threshold 0 -force_key_frames expr:gte(t,n_forced*2)
  *     -c:a aac -b:a 128k -ar 48000 -ac 2
@@ -193,8 +194,12 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
           // and the first audio is one AAC frame later, so that the encoder's priming frame
           // starts there too: both streams of a group start at the same instant.
           ['vf', `trim=start=${(TIMELINE_START - 0.5 / fps).toFixed(6)},${videoFilter(width, height)}`],
+          // aresample=async: the sink's sample clock and the wall clock the timestamps come from
+          // differ by ~80-200 ppm here; without it a player that plays the samples back to back
+          // (most do) hears the sound drift late by up to ~13 ms a minute. It stretches the sound
+          // by up to 1000 samples/s to its timestamps, so samples and timestamps agree.
           // The live sound level (progress displays, metrics): RMS over ~0.5 s, printed to stderr.
-          ['af', `atrim=start=${(TIMELINE_START + AAC_FRAME).toFixed(6)},${AUDIO_LEVEL_FILTER}`],
+          ['af', `aresample=async=1000,atrim=start=${(TIMELINE_START + AAC_FRAME).toFixed(6)},${AUDIO_LEVEL_FILTER}`],
           ...videoEncodeOptions(fps, this.cfg.encoder),
           ...audioEncodeOptions(this.cfg.encoder),
           ...seg.options,
