@@ -225,10 +225,10 @@ export const x11grabPeer = (ctx: BenchContext, width = 1280, height = 720, cls =
  * display capture runs it), the page loaded, metered for the same duration. What any recorder
  * of this page costs at least.
  */
-export async function browserAlone(ctx: BenchContext, page = 'bench page'): Promise<CaseOutput> {
+export async function browserAlone(ctx: BenchContext, pageLabel = 'bench page'): Promise<CaseOutput> {
   const D = ctx.duration;
-  const title = `The browser alone, no recording (${page})`;
-  await quietGate(ctx, `browser alone, ${page}`);
+  const title = `The browser alone, no recording (${pageLabel})`;
+  await quietGate(ctx, `browser alone, ${pageLabel}`);
   const profile = freshProfile();
   const display = await startDisplay(1280 + 64, 720 + 64);
   const sound = await startSound();
@@ -248,7 +248,7 @@ export async function browserAlone(ctx: BenchContext, page = 'bench page'): Prom
       sections: [{
         title,
         lines: [
-          `headful Chromium on Xvfb + PulseAudio, ${page} for ${D} s: ${(m.cpuSec / D).toFixed(2)} CPU s/s (${by}), peak RSS ${Math.round(m.peakRssMb)} MB; the page painted ${((f1 - f0) / m.wallSec).toFixed(1)} frames/s; other programs ${(m.otherSec / m.wallSec).toFixed(2)} cores`,
+          `headful Chromium on Xvfb + PulseAudio, ${pageLabel} for ${D} s: ${(m.cpuSec / D).toFixed(2)} CPU s/s (${by}), peak RSS ${Math.round(m.peakRssMb)} MB; the page painted ${((f1 - f0) / m.wallSec).toFixed(1)} frames/s; other programs ${(m.otherSec / m.wallSec).toFixed(2)} cores`,
         ],
       }],
     };
