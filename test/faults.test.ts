@@ -404,7 +404,9 @@ describe('the disk cap (maxSegmentBytes)', () => {
     const again = await start(r, '/motion');
     await until(again, (t) => t.status === 'recording', 'recording');
     await again.stop();
-    expect((await finished(again)).result?.errorCode).toBeUndefined();
+    const againInfo = await finished(again);
+    expect(againInfo.result?.errorMessage ?? '').toBe('');
+    expect(againInfo.result?.errorCode).toBeUndefined();
   });
 
   it('is checked like the other options', () => {

@@ -162,6 +162,22 @@ describe('finalize', () => {
     expect(await decodeErrors(f!.path)).toBe('');
   });
 
+  it('cuts a group anchored on its first frame where stop() was, on the wall-clock timeline', async () => {
+    // ffmpeg was late for the planned start: the capture noticed its first frame (at timeline
+    // 1.0 s) only 300 ms later, and stop() came 200 ms after that. The file keeps the 500 ms
+    // from the first frame to the stop, not the 200 ms since the frame was noticed.
+    const dir = join(root, 'anchored');
+    mkdirSync(dir);
+    await synthGroup(dir, 1, 3);
+    const meta = JSON.parse(readFileSync(join(dir, 'g0001.json'), 'utf8')) as Record<string, number | string>;
+    const origin = meta.origin as number;
+    delete meta.start;
+    delete meta.end;
+    Object.assign(meta, { anchor: 'first-frame', startWall: origin + 1300, endWall: origin + 1500 });
+    writeFileSync(join(dir, 'g0001.json'), JSON.stringify(meta));
+    expect(await recordedMsIn(dir)).toBe(500);
+  });
+
   it('rejects with RecordFailed when nothing was recorded', async () => {
     const empty = join(root, 'empty');
     mkdirSync(empty);

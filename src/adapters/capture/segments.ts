@@ -252,8 +252,12 @@ export async function groupTimeline(group: SegmentGroup, ffprobePath?: string): 
   let frames = available;
   const meta = group.meta;
   if (meta?.endWall !== undefined) {
-    // What the encoder captured after stop() (it runs on a little to flush) is cut off.
-    const cut = meta.anchor === 'first-frame' || meta.start === undefined ? videoStart + (meta.endWall - meta.startWall) / 1000 : meta.end;
+    // What the encoder captured after stop() (it runs on a little to flush) is cut off. Display
+    // capture stamps frames on the wall clock (timeline 0 = origin), so the stop instant has an
+    // exact place on the timeline even when the group was anchored on its first frame (whose
+    // detection lags up to a progress period: measuring from it would lose those frames).
+    const onTimeline = meta.mode === 'video+audio' && meta.origin !== undefined ? (meta.endWall - meta.origin) / 1000 : undefined;
+    const cut = meta.anchor === 'first-frame' || meta.start === undefined ? (onTimeline ?? videoStart + (meta.endWall - meta.startWall) / 1000) : meta.end;
     if (cut !== undefined) frames = Math.min(frames, Math.round((cut - videoStart) * fps));
   }
   frames = Math.max(0, frames);
