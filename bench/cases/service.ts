@@ -256,11 +256,7 @@ async function timedStart(c: Cluster, ctx: BenchContext): Promise<{ id: string; 
 }
 
 async function startRecording(c: Cluster, ctx: BenchContext): Promise<string> {
-  const started = await action(c.api.endpoint!, { Action: 'Start', Data: { RecordURL: ctx.pageUrl, Width: 1280, Height: 720, MaxDurationLimit: 900 } });
-  const id = started.json.TaskID;
-  if (typeof id !== 'string') throw new Error(`Start answered ${JSON.stringify(started.json)}`);
-  await describeUntil(c.api.endpoint!, id, (d) => d.Status === 'recording', 120_000, 'recording');
-  return id;
+  return (await timedStart(c, ctx)).id;
 }
 
 /** Stops the task and waits for its result (bounded); returns a short line about it. */

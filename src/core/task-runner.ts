@@ -302,15 +302,8 @@ export class TaskRunner {
 
   /** A ready capture session and browser from the warm pool, if one fits the task. */
   private async takeWarm(open: CaptureOpenOptions): Promise<CaptureSession | undefined> {
-    const slot = this.ctx.warmPool?.take(open.width, open.height, open.fps);
+    const slot = await this.ctx.warmPool?.take(open);
     if (!slot) return undefined;
-    try {
-      await slot.session.adopt!(open);
-    } catch (err) {
-      this.ctx.logger.warn({ taskId: this.taskId, err }, 'warm slot could not be used; starting cold');
-      await Promise.allSettled([slot.page.close(), slot.session.close(), slot.egress?.close()]);
-      return undefined;
-    }
     this.egress = slot.egress;
     slot.onRefused((refusal) => this.onRefused(refusal));
     this.warmPage = slot.page;

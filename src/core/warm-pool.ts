@@ -10,7 +10,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BrowserDriver, BrowserSession } from './browser.js';
-import type { CaptureDriver, CaptureSession } from './capture.js';
+import type { CaptureDriver, CaptureOpenOptions, CaptureSession } from './capture.js';
 import type { EgressGuard, EgressRefusal, EgressSession } from './egress.js';
 import type { Logger } from './logger.js';
 
@@ -74,14 +74,24 @@ export class WarmPool {
     this.fill();
   }
 
-  /** A ready slot for a task of this size and frame rate, if there is one. */
-  take(width: number, height: number, fps: number): WarmSlot | undefined {
+  /**
+   * A ready slot for the task `open` describes, adopted by it (its task id and segment
+   * directory), if one fits; a slot that cannot be adopted is closed and the task starts cold.
+   */
+  async take(open: CaptureOpenOptions): Promise<WarmSlot | undefined> {
     const { spec } = this;
-    if (this.closed || width !== spec.width || height !== spec.height || fps !== spec.fps) return undefined;
+    if (this.closed || open.width !== spec.width || open.height !== spec.height || open.fps !== spec.fps) return undefined;
     const slot = this.ready.shift();
     if (!slot) return undefined;
     slot.offExit();
     this.later(() => this.fill(), spec.refillDelayMs);
+    try {
+      await slot.session.adopt!(open);
+    } catch (err) {
+      this.parts.logger.warn({ taskId: open.taskId, err }, 'warm slot could not be used; starting cold');
+      await this.dispose(slot);
+      return undefined;
+    }
     void rm(slot.dir, { recursive: true, force: true }).catch(() => undefined);
     return slot;
   }

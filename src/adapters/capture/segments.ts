@@ -10,7 +10,7 @@
  * task up after a crash. A segment missing from the list (ffmpeg was killed while writing it) is
  * still used: MPEG-TS cut anywhere stays readable up to the cut.
  */
-import { readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ffprobe, probeNumber, probePackets } from '../ffmpeg/probe.js';
 
@@ -33,6 +33,13 @@ export function segmentPattern(group: number): string {
 /** File name of a group's segment list (`g0001.csv`). */
 export function listName(group: number): string {
   return `g${String(group).padStart(4, '0')}.csv`;
+}
+
+/** Deletes every file of group `group` in `dir` (segments, list, metadata). */
+export async function removeGroup(dir: string, group: number): Promise<void> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  const mine = names.filter((n) => Number((SEGMENT_RE.exec(n) ?? LIST_RE.exec(n) ?? META_RE.exec(n))?.[1]) === group);
+  await Promise.all(mine.map((n) => rm(join(dir, n), { force: true })));
 }
 
 /** File name of a group's metadata (`g0001.json`). */

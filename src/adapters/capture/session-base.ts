@@ -9,7 +9,7 @@
  * (`gNNNN.json`) before it lets ffmpeg finish, and `finalize` cuts the group there. So the file
  * lasts what the caller measured between `start()` resolving and calling `stop()`.
  */
-import { readdir, rm, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BrowserSession } from '../../core/browser.js';
 import type { BrowserRequirements, CaptureOpenOptions, CaptureSession, CaptureStats } from '../../core/capture.js';
@@ -17,7 +17,7 @@ import { WebRecordError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import type { CaptureMode } from '../../core/types.js';
 import { runFfmpeg, type FfmpegProcess, type FfmpegProgress } from '../ffmpeg/process.js';
-import { listGroups, nextGroup, recordedMsIn, segmentName, writeMeta, type GroupMeta } from './segments.js';
+import { listGroups, nextGroup, recordedMsIn, removeGroup, segmentName, writeMeta, type GroupMeta } from './segments.js';
 
 /** Settings every session gets from the driver. */
 export interface SessionConfig {
@@ -405,9 +405,7 @@ export abstract class SegmentCaptureSession implements CaptureSession {
     const startWall = this.startWall;
     if (!group) return;
     await this.stop(startWall || undefined);
-    const prefix = `g${String(group).padStart(4, '0')}`;
-    const names = await readdir(this.open.segmentDir).catch(() => [] as string[]);
-    await Promise.all(names.filter((n) => n.startsWith(prefix)).map((n) => rm(join(this.open.segmentDir, n), { force: true })));
+    await removeGroup(this.open.segmentDir, group);
     this.baseBytes = bytesBefore;
   }
 
