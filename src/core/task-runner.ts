@@ -385,7 +385,8 @@ export class TaskRunner {
   private cutGroup(at = Date.now()): (() => Promise<void>) | undefined {
     if (this.groupStartedAt === undefined) return undefined;
     const started = this.groupStartedAt;
-    const end = Math.max(started, Math.min(Date.now(), at));
+    // A group that started keeps at least one frame (a Stop right after `recording` records it).
+    const end = Math.max(started + 1000 / this.task.params.fps, Math.min(Date.now(), at));
     this.groupStartedAt = undefined;
     this.recordedMs += end - started;
     const session = this.session;

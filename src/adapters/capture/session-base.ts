@@ -382,7 +382,8 @@ export abstract class SegmentCaptureSession implements CaptureSession {
     const proc = this.proc;
     if (!proc || !proc.running) return;
     const now = Date.now();
-    const end = Math.max(this.startWall, Math.min(now, at ?? now));
+    // Up to one frame past now: a group keeps at least its first frame (the tail below grabs it).
+    const end = Math.max(this.startWall, Math.min(now + 1000 / this.open.fps, at ?? now));
     if (this.watchdog) clearInterval(this.watchdog);
     await writeMeta(this.open.segmentDir, this.group, this.meta(end)).catch(() => undefined);
     await this.beforeStop();
