@@ -222,6 +222,7 @@ export function createRecorder(options: RecorderOptions = {}): Recorder {
     ...(warm.size > 0 && resolved.role !== 'api' ? { warmPool: new WarmPool({ capture, browser, egress, logger, workDir: resolved.workDir }, warm) } : {}),
     options: resolved,
     metrics: options.metrics ?? {},
+    pageLoadMs: { cold: [], warm: [] },
     emitStatus: (task) => recorder?.notify(task),
     emitProgress: (progress) => recorder?.notifyProgress(progress),
   };

@@ -61,6 +61,7 @@ export type {
   CaptureOpenOptions,
   CaptureProbe,
   CaptureSession,
+  CaptureStartOptions,
   CaptureStats,
   FinalizeOptions,
   OutputFile,

@@ -173,7 +173,7 @@ export async function runWebRecord(ctx: BenchContext, spec: WebRecordSpec): Prom
  * launches and the page loads, see TaskRunner.startEarly).
  * Cold = a new recorder (no browser, no sound server yet); next = the same recorder's next task
  * (sound server up, capture probe cached, a browser launched for the task); warm = a recorder
- * with `warmPool: 1`, each start taken when the slot is ready (the browser waits at about:blank).
+ * with `warmPool: 1` (default refill delay), each start taken when the slot is ready (the browser waits at about:blank).
  */
 export async function runStartLatency(ctx: BenchContext, reps = 2): Promise<CaseOutput> {
   const spec: WebRecordSpec = { id: 'start-latency', label: 'start latency', class: '720p', width: 1280, height: 720, mode: 'auto' };
@@ -204,7 +204,7 @@ export async function runStartLatency(ctx: BenchContext, reps = 2): Promise<Case
         if (r === reps - 1) for (let k = 0; k < 2; k++) next.push(await measure(recorder, clock));
       });
     }
-    await withRecorder({ warmPool: { size: 1, refillDelayMs: 0 } }, async (recorder, clock) => {
+    await withRecorder({ warmPool: 1 }, async (recorder, clock) => {
       for (let k = 0; k < 3; k++) {
         const t = Date.now();
         while (recorder.warmPool!.ready < 1) {

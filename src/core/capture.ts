@@ -38,6 +38,12 @@ export interface CaptureStats {
   stalls: number;
 }
 
+/** Options of {@link CaptureSession.start}. */
+export interface CaptureStartOptions {
+  /** Unix ms: the group's first frame no earlier than this. */
+  notBefore?: number;
+}
+
 export interface CaptureSession {
   readonly mode: CaptureMode;
   /** What the browser must be launched with for this capture. */
@@ -56,8 +62,13 @@ export interface CaptureSession {
    */
   adopt?(options: CaptureOpenOptions): Promise<void>;
 
-  /** Starts a new segment group; resolves when capture runs. */
-  start(): Promise<void>;
+  /**
+   * Starts a new segment group; resolves when capture runs (at the group's first frame).
+   * `notBefore` (Unix ms) asks for that first frame no earlier: a task starting capture while
+   * its page still loads plans the group for when the page should be there. A session whose
+   * start is not planned ahead may ignore it.
+   */
+  start(options?: CaptureStartOptions): Promise<void>;
 
   /**
    * Ends the current group (Pause or Stop); resolves when its segments are complete on disk.

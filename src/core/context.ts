@@ -66,6 +66,12 @@ export interface RecorderContext {
   readonly warmPool?: WarmPool;
   readonly options: ResolvedOptions;
   readonly metrics: RecorderMetrics;
+  /**
+   * Recent times (ms) from a task's capture session being ready to its page's `load`: `cold`
+   * when the browser was launched for the task, `warm` with a warm-pool browser. A new task
+   * plans the start of its early capture from them (see TaskRunner.startEarly).
+   */
+  readonly pageLoadMs: { cold: number[]; warm: number[] };
   /** Reports a status change (events, logs, metrics, other nodes). */
   emitStatus(task: TaskRecord): void;
   /** Reports live capture figures of a recording on this node. */

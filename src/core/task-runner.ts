@@ -23,6 +23,10 @@ const TICK_MS = 200;
  * first frame (stamped the display path's delay earlier) then shows the loaded page.
  */
 const EARLY_MARGIN_MS = 100;
+/** Browser launch and page load (ms) a task expects before it has seen any. */
+const COLD_LOAD_MS = 800;
+/** Planned on top of the expected load and EARLY_MARGIN_MS (loads vary). */
+const EARLY_SLACK_MS = 100;
 
 export class TaskRunner {
   private task!: TaskRecord;
@@ -237,6 +241,7 @@ export class TaskRunner {
       await this.ctx.store.update(this.taskId, { captureMode: this.session.mode }, { owner: options.nodeId });
       this.offFailure = this.session.onFailure((err) => void this.serial(() => this.onCaptureFailure(err)));
       this.readyDeadline = p.manualStart && this.recordedMs === 0 ? Date.now() + options.readyTimeoutMs : Infinity;
+      const openedAt = Date.now();
       this.startEarly();
       // A Stop while the page loads ends the task at once; teardown then closes the loading browser.
       const opening = this.openPage();
@@ -244,6 +249,10 @@ export class TaskRunner {
       const opened = await Promise.race([opening.then(() => true), this.endPromise.then(() => false)]);
       if (opened) {
         const loadedAt = Date.now();
+        const loads = this.ctx.pageLoadMs[this.warmPage ? 'warm' : 'cold'];
+        loads.push(loadedAt - openedAt);
+        if (loads.length > 10) loads.shift();
+        this.ctx.logger.debug({ taskId: this.taskId }, 'page loaded');
         this.ready ||= !p.manualStart || this.recordedMs > 0;
         await this.serial(async () => {
           await this.settleEarly(loadedAt);
@@ -265,13 +274,16 @@ export class TaskRunner {
   /**
    * Starts capture while the browser launches and the page loads (a new task that records as
    * soon as it has loaded): the encoder's start-up then overlaps them, and what it grabs before
-   * its planned start is dropped. The group is kept only when it starts after the page has loaded
-   * (see settleEarly); else it is discarded and capture starts again.
+   * its planned start is dropped. The group is planned for when the page should have loaded (the
+   * slowest of the last three loads of this kind on this recorder) and is kept only when it
+   * starts after the page did load (see settleEarly); else it is discarded and capture starts again.
    */
   private startEarly(): void {
     const session = this.session!;
     if (this.early || !session.discard || this.task.params.manualStart || this.task.status !== 'normal' || this.recordedMs > 0) return;
-    this.early = session.start().then(
+    const seen = this.ctx.pageLoadMs[this.warmPage ? 'warm' : 'cold'].slice(-3);
+    const expected = seen.length ? Math.max(...seen) : this.warmPage ? 0 : COLD_LOAD_MS;
+    this.early = session.start({ notBefore: Date.now() + expected + EARLY_MARGIN_MS + EARLY_SLACK_MS }).then(
       () => Date.now(),
       () => undefined,
     );

@@ -32,7 +32,7 @@
  * sits anywhere within about +-50 ms.)
  */
 import type { BrowserSession } from '../../core/browser.js';
-import type { BrowserRequirements, CaptureOpenOptions } from '../../core/capture.js';
+import type { BrowserRequirements, CaptureOpenOptions, CaptureStartOptions } from '../../core/capture.js';
 import { WebRecordError } from '../../core/errors.js';
 import { ffmpegCommand } from '../ffmpeg/args.js';
 import { audioEncodeOptions, even, segmentOutput, videoEncodeOptions, videoFilter, type EncoderOptions } from './encoder.js';
@@ -101,16 +101,24 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
   /** Allocates a display and a sink for one task. */
   static async create(open: CaptureOpenOptions, cfg: DisplaySessionConfig, pulse: PulseServer): Promise<DisplayCaptureSession> {
     const screen = screenSize(open.width, open.height);
-    const xvfb = await startXvfb({ ...screen, path: cfg.xvfbPath });
+    const id = open.taskId.replace(/[^A-Za-z0-9]/g, '').slice(0, 12) || 'task';
+    // The display and the sound server (started on first use) come up side by side.
+    const [display, made] = await Promise.allSettled([startXvfb({ ...screen, path: cfg.xvfbPath }), pulse.createSink(`web_record_${id}_${++sinkCounter}`)]);
+    if (display.status === 'rejected' || made.status === 'rejected') {
+      if (display.status === 'fulfilled') await display.value.close();
+      if (made.status === 'fulfilled') await made.value.remove();
+      throw display.status === 'rejected' ? display.reason : (made as PromiseRejectedResult).reason;
+    }
+    const xvfb = display.value;
+    const sink = made.value;
     try {
-      const id = open.taskId.replace(/[^A-Za-z0-9]/g, '').slice(0, 12) || 'task';
-      const sink = await pulse.createSink(`web_record_${id}_${++sinkCounter}`);
       const session = new DisplayCaptureSession(open, cfg, xvfb, pulse, sink);
       // Woken once, before any browser plays into it (see `awake`).
       session.awake = await session.wake();
       await session.init();
       return session;
     } catch (err) {
+      await sink.remove().catch(() => undefined);
       await xvfb.close();
       throw err;
     }
@@ -138,25 +146,26 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
     this.origin = { x, y };
   }
 
-  override async start(): Promise<void> {
+  override async start(options?: CaptureStartOptions): Promise<void> {
     if (!this.xvfb.alive) throw new WebRecordError('RecordFailed', `the display ${this.xvfb.display} is gone`);
     if (!this.pulse.running) {
       // The sound server died and was restarted: the sink must exist again under its name.
       this.sink = await this.pulse.createSink(this.sink.name);
       this.awake = await this.wake();
     }
-    await super.start();
+    await super.start(options);
   }
 
   private wake(): Promise<() => Promise<void>> {
     return this.pulse.wake(this.sink.name).catch(() => async () => undefined);
   }
 
-  protected planGroup(group: number): GroupPlan {
+  protected planGroup(group: number, notBefore = 0): GroupPlan {
     const { width, height, fps, segmentDir } = this.open;
-    // The group starts at a planned instant, when ffmpeg is surely up (see session-base); its
-    // timeline origin is 1 s before, so that no timestamp is negative (AAC priming included).
-    const startWall = Date.now() + this.startupMs(this.cfg.startupMs);
+    // The group starts at a planned instant, when ffmpeg is surely up (see session-base) and not
+    // before `notBefore`; its timeline origin is 1 s before, so that no timestamp is negative
+    // (AAC priming included).
+    const startWall = Math.max(Date.now() + this.startupMs(this.cfg.startupMs), notBefore);
     const origin = startWall / 1000 - TIMELINE_START;
     const offset = (s: number): string => (-s).toFixed(6);
     const seg = segmentOutput(segmentDir, group, this.cfg.encoder);
@@ -166,6 +175,10 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
         format: 'x11grab',
         options: [
           ['thread_queue_size', 16],
+          // The stream's parameters are known: no probing (it waited for frames: ~35 ms of start-up).
+          ['probesize', 32],
+          ['analyzeduration', 0],
+          ['fpsprobesize', 0],
           ['draw_mouse', 0],
           ['framerate', fps],
           ['video_size', `${even(width)}x${even(height)}`],
@@ -177,6 +190,8 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
         format: 'pulse',
         options: [
           ['thread_queue_size', 1024],
+          ['probesize', 32],
+          ['analyzeduration', 0],
           ['server', this.pulse.server],
           ['sample_rate', 48000],
           ['channels', 2],

@@ -44,10 +44,11 @@ export interface FfmpegCaptureOptions {
   /** Milliseconds `start()` waits for the first frame (default 15 000). */
   startTimeoutMs?: number;
   /**
-   * Display mode: milliseconds from spawning ffmpeg to the planned start of the first group
-   * (default 1500: right after a page loads, ffmpeg takes 0.5-1.8 s to open its inputs on 2
-   * cores; later groups adapt to the startup times seen). `start()` resolves then, and the group
-   * starts exactly there. When ffmpeg is not ready in time, the group starts at its first frame.
+   * Display mode: milliseconds from spawning ffmpeg to the planned start of the driver's first
+   * group (default 1000; ffmpeg takes 0.2-0.4 s to open its inputs here, more on a loaded
+   * machine). Later groups, in any session of the driver, plan from the startup times seen.
+   * `start()` resolves then, and the group starts exactly there. When ffmpeg is not ready in
+   * time, the group starts at its first frame.
    */
   startupMs?: number;
   /**
@@ -88,6 +89,7 @@ export function ffmpegCapture(options: FfmpegCaptureOptions = {}): FfmpegCapture
     logger,
     startTimeoutMs: options.startTimeoutMs,
     priority: options.encoderPriority ?? -5,
+    startupHistory: [] as number[],
   };
 
   async function detect(): Promise<CaptureProbe> {
@@ -150,7 +152,7 @@ export function ffmpegCapture(options: FfmpegCaptureOptions = {}): FfmpegCapture
       const encoder = options.encoder ?? {};
       const session =
         mode === 'video+audio'
-          ? await DisplayCaptureSession.create(open, { ...base, encoder, xvfbPath: options.xvfbPath, videoDelayMs: options.videoDelayMs ?? DEFAULT_VIDEO_DELAY_MS, startupMs: options.startupMs ?? 1500 }, pulse)
+          ? await DisplayCaptureSession.create(open, { ...base, encoder, xvfbPath: options.xvfbPath, videoDelayMs: options.videoDelayMs ?? DEFAULT_VIDEO_DELAY_MS, startupMs: options.startupMs ?? 1000 }, pulse)
           : await ScreencastCaptureSession.create(open, { ...base, encoder });
       sessions.add(session);
       const close = session.close.bind(session);

@@ -12,7 +12,7 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BrowserSession } from '../../core/browser.js';
-import type { BrowserRequirements, CaptureOpenOptions, CaptureSession, CaptureStats } from '../../core/capture.js';
+import type { BrowserRequirements, CaptureOpenOptions, CaptureSession, CaptureStartOptions, CaptureStats } from '../../core/capture.js';
 import { WebRecordError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import type { CaptureMode } from '../../core/types.js';
@@ -30,6 +30,11 @@ export interface SessionConfig {
   stallTimeoutMs?: number;
   /** Nice value for ffmpeg (default -5 when allowed: grabs on time even when the page is busy). */
   priority?: number;
+  /**
+   * Start-up times (ms from spawning ffmpeg to its inputs being open) seen so far; the driver
+   * passes one list to all its sessions, so a new session plans its first group from them.
+   */
+  startupHistory?: number[];
 }
 
 /** Metadata key a mode's audio filter prints the sound level under (see display-session). */
@@ -88,14 +93,16 @@ export abstract class SegmentCaptureSession implements CaptureSession {
   private stalled = false;
   private closing: Promise<void> | undefined;
   private anchoredOnFirstFrame = false;
-  private readonly readyMs: number[] = [];
   /** Last sound level ffmpeg printed (dBFS; -Infinity for digital silence). */
   private audioLevelDb: number | undefined;
 
   protected constructor(
     protected open: CaptureOpenOptions,
     protected readonly config: SessionConfig,
-  ) {}
+  ) {
+    this.readyMs = config.startupHistory ?? [];
+  }
+  private readonly readyMs: number[];
 
   /** Reads what earlier groups in the directory already hold (a task resumed elsewhere). */
   protected async init(): Promise<void> {
@@ -118,8 +125,8 @@ export abstract class SegmentCaptureSession implements CaptureSession {
     await this.init();
   }
 
-  /** ffmpeg command line and timing for `group`. */
-  protected abstract planGroup(group: number): GroupPlan;
+  /** ffmpeg command line and timing for `group` (`notBefore`: see CaptureStartOptions). */
+  protected abstract planGroup(group: number, notBefore?: number): GroupPlan;
   /** Whether media goes into ffmpeg's stdin (then stop ends stdin instead of sending `q`). */
   protected readonly stdinData: boolean = false;
   /** Called once ffmpeg is spawned (start feeding it; set `startWall` if the plan has none). */
@@ -151,10 +158,11 @@ export abstract class SegmentCaptureSession implements CaptureSession {
 
   /**
    * Milliseconds from spawning ffmpeg to a group's planned start: `initial` at first, then 1.3x
-   * the slowest of the last startups (+100 ms), between 300 and 2500 ms (a session of the
-   * warm pool has started once, so its first group is planned from that).
+   * the slowest of the last startups (+100 ms), between 300 and 2500 ms (the history is the
+   * driver's: a new session, a warm one included, plans from the startups seen before).
    */
   protected startupMs(initial: number): number {
+    if (this.readyMs.length > 20) this.readyMs.splice(0, this.readyMs.length - 20);
     const recent = this.readyMs.slice(-5);
     if (!recent.length) return initial;
     return Math.min(2500, Math.max(300, Math.round(Math.max(...recent) * 1.3 + 100)));
@@ -178,19 +186,19 @@ export abstract class SegmentCaptureSession implements CaptureSession {
   }
 
   /** {@inheritDoc CaptureSession.start} */
-  async start(): Promise<void> {
+  async start(options: CaptureStartOptions = {}): Promise<void> {
     if (this.closed) throw new WebRecordError('RecordFailed', 'the capture is closed');
     if (this.running || this.starting) return;
     await this.stopping;
     this.starting = true;
     try {
-      await this.startGroup();
+      await this.startGroup(options.notBefore);
     } finally {
       this.starting = false;
     }
   }
 
-  private async startGroup(): Promise<void> {
+  private async startGroup(notBefore?: number): Promise<void> {
     this.group = await nextGroup(this.open.segmentDir);
     this.staleGroup = false;
     this.groupBytes = 0;
@@ -201,7 +209,7 @@ export abstract class SegmentCaptureSession implements CaptureSession {
     this.history = [];
     this.lastDup = 0;
     this.stalled = false;
-    const plan = this.planGroup(this.group);
+    const plan = this.planGroup(this.group, notBefore);
     this.plan = plan;
     this.config.logger.debug({ taskId: this.open.taskId, group: this.group, args: plan.args }, 'capture ffmpeg');
     let readyAt: number | undefined;
@@ -405,9 +413,18 @@ export abstract class SegmentCaptureSession implements CaptureSession {
     const bytesBefore = this.baseBytes;
     const startWall = this.startWall;
     if (!group) return;
-    await this.stop(startWall || undefined);
+    // Nothing of it is kept: no tail, no graceful flush.
+    await (this.stopping ??= this.dropGroup(startWall).finally(() => (this.stopping = undefined)));
     await removeGroup(this.open.segmentDir, group);
     this.baseBytes = bytesBefore;
+  }
+
+  private async dropGroup(startWall: number): Promise<void> {
+    const proc = this.proc;
+    if (!proc || !proc.running) return;
+    if (this.watchdog) clearInterval(this.watchdog);
+    await proc.kill();
+    this.finishGroup(startWall || undefined);
   }
 
   /** {@inheritDoc CaptureSession.stats} */
