@@ -36,11 +36,10 @@ export interface FfmpegCaptureOptions {
   /**
    * Display mode: milliseconds taken off video timestamps for the display path's delay (a
    * frame reaches the X server some vsyncs after the page drew it, and the grab sees it up to
-   * one frame interval later). Default 30: it puts the median A/V offset of the benchmark's
+   * half a frame interval later). Default 15: it puts the mean A/V offset of the benchmark's
    * recordings (Chromium 156 on Xvfb at 30 fps, 14 recordings of light and heavy pages) near 0.
-   * The delay itself varies: about 20 ms longer on a page that keeps the compositor busy than
-   * on a light one, and from run to run (constant within a run), as Chromium's software
-   * compositor keeps a varying number of frames in flight.
+   * The delay itself varies from run to run (constant within a run) with the grab's phase and
+   * the number of frames Chromium's software compositor keeps in flight.
    */
   videoDelayMs?: number;
   /** Milliseconds `start()` waits for the first frame (default 15 000). */
@@ -64,7 +63,7 @@ export interface FfmpegCaptureOptions {
 }
 
 /** Default display-path delay (ms), see {@link FfmpegCaptureOptions.videoDelayMs}. */
-export const DEFAULT_VIDEO_DELAY_MS = 30;
+export const DEFAULT_VIDEO_DELAY_MS = 15;
 
 /** The capture driver plus what tests and tools may want to look at. */
 export interface FfmpegCaptureDriver extends CaptureDriver {
