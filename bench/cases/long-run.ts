@@ -274,6 +274,14 @@ export async function runLongRun(ctx: BenchContext): Promise<CaseOutput> {
   const winCell = (w: Window): string => (w.a
     ? `${w.a.av.medianMs === null ? `- (no pairs: ${w.a.flashes.length} flashes, ${w.a.audio.beeps.length} beeps, audio peak ${w.a.audio.peakDb ?? '-'} dB)` : `${sgn(w.a.av.medianMs, 1)} ms`} (${w.a.av.pairs} pairs, ${w.a.av.minMs ?? '-'}..${w.a.av.maxMs ?? '-'} ms); eff fps ${w.a.effectiveFps}, longest freeze ${Math.round(w.a.longestFreezeMs)} ms; video ${w.a.videoDuration} s`
     : `failed: ${w.error}`);
+  // Which stream moved: the page flashes and beeps on its own second (performance.now), and the
+  // file's timeline is the wall clock, so each stream's phase (file time mod 1 s) stays put
+  // unless its own path's delay changes.
+  const phase = (w: Window, times: number[]): number | null => {
+    const p = times.map((t) => (((w.start + t) % 1) + 1) % 1).sort((x, y) => x - y);
+    return p.length ? Math.round(p[p.length >> 1]! * 10000) / 10 : null;
+  };
+  const phaseCell = (w: Window): string => (w.a ? `flashes ${phase(w, w.a.flashes) ?? '-'} ms, beeps ${phase(w, w.a.audio.beeps) ?? '-'} ms` : '-');
   const seekCell = (s: (typeof seeks)[number]): string => (s.ok ? `${s.ms} ms, frame decoded (page frame code ${s.code})` : `FAILED after ${s.ms} ms${s.error ? `: ${s.error}` : ''}`);
   const otherLoad = m.wallSec > 0 ? m.otherSec / m.wallSec : 0;
   const rows: string[][] = [
@@ -296,6 +304,7 @@ export async function runLongRun(ctx: BenchContext): Promise<CaseOutput> {
     ['A/V if played sample by sample (audio timestamps ignored): last minute − minute 1', sampleDiff === null ? '-'
       : `${sgn(sampleDiff, 1)} ms (= ${sgn(avDiff!, 1)} + audio samples vs timestamps ${sgn(hN! - h1!, 1)} ms between the windows${elapsedMin >= 0.5 ? `; ${sgn((sampleDiff / elapsedMin) * 10, 1)} ms per 10 min` : ''}); ${clk!.irregular} of ${clk!.packets} audio packets not 1024 samples long, ${sgn(clk!.aheadMs(Infinity), 1)} ms over the file`,
       `(info) |diff| <= ${LONG_TARGETS.avDiffMs} ms`, sampleDiff === null ? '-' : Math.abs(sampleDiff) <= LONG_TARGETS.avDiffMs ? 'would meet' : 'would MISS'],
+    ['where it moved: median phase (file time mod 1 s), minute 1 → last minute', `${phaseCell(w1)} → ${phaseCell(wN)} (video frames are ${(1000 / 30).toFixed(1)} ms apart)`, '(info)', '-'],
     ['A/V drift', drift === null ? '-' : `${sgn(drift, 1)} ms per 10 min (over ${elapsedMin.toFixed(1)} min)`, `|drift| <= ${LONG_TARGETS.driftMsPer10Min} ms / 10 min`,
       mark(drift === null ? null : Math.abs(drift) <= LONG_TARGETS.driftMsPer10Min)],
     ['CPU (tree), recording to file delivered', `${m.cpuSec.toFixed(0)} CPU s = ${(m.cpuSec / D).toFixed(2)} CPU s per recorded s; encoder stalls ${stalls}; other programs ${otherLoad.toFixed(2)} cores${otherLoad >= QUIET_CORES ? ' (!)' : ''}`, '(info)', '-'],
