@@ -60,15 +60,16 @@ const TIMELINE_START = 1;
 const AUDIO_LEVEL_FILTER =
   'astats=metadata=1:reset=24:measure_perchannel=none:measure_overall=RMS_level,' + `ametadata=mode=print:key=${AUDIO_LEVEL_KEY}`;
 /**
- * How often x11grab grabs for a recording at `fps`: twice as often up to 60 grabs a second.
+ * How often x11grab grabs a `width` x `height` recording at `fps`: twice as often, up to 60
+ * grabs a second and 1920x1080 (beyond, each grab copies so much that it costs more than it gives).
  * Grabs run on ffmpeg's own clock, at a phase to the output's frame slots that differs from run
  * to run; at `fps` a frame could be up to a whole interval older than its slot, and how much was
  * fixed for the recording, so its A/V offset varied from run to run (a spread of 76 ms over 16
  * benchmark recordings, standard deviation 20 ms). Grabbing at twice the rate halves that (37 ms,
  * 11 ms over 14) for ~0.006 CPU s per second more.
  */
-function grabRate(fps: number): number {
-  return fps * 2 <= 60 ? fps * 2 : fps;
+function grabRate(fps: number, width: number, height: number): number {
+  return fps * 2 <= 60 && width * height <= 1920 * 1080 ? fps * 2 : fps;
 }
 
 /** One AAC frame (the encoder's priming delay): 1024 samples at 48 kHz. */
@@ -193,7 +194,7 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
           ['analyzeduration', 0],
           ['fpsprobesize', 0],
           ['draw_mouse', 0],
-          ['framerate', grabRate(fps)],
+          ['framerate', grabRate(fps, width, height)],
           ['video_size', `${even(width)}x${even(height)}`],
           ['itsoffset', offset(origin + this.cfg.videoDelayMs / 1000)],
         ],
@@ -221,8 +222,8 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
           // The first frame kept is the one the constant frame rate puts exactly at the start,
           // and the first audio is one AAC frame later, so that the encoder's priming frame
           // starts there too: both streams of a group start at the same instant.
-          // `fps` first: of the grabs (at twice the rate), one per frame slot goes on, before the
-          // costly conversion to yuv420p.
+          // `fps` first: of the grabs (at up to twice the rate), one per frame slot goes on,
+          // before the costly conversion to yuv420p.
           ['vf', `fps=${fps},trim=start=${(TIMELINE_START - 0.5 / fps).toFixed(6)},${videoFilter(width, height)}`],
           // aresample=async: the sink's sample clock and the wall clock the timestamps come from
           // differ by ~80-200 ppm here; without it a player that plays the samples back to back

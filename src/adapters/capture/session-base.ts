@@ -96,13 +96,14 @@ export abstract class SegmentCaptureSession implements CaptureSession {
   /** Last sound level ffmpeg printed (dBFS; -Infinity for digital silence). */
   private audioLevelDb: number | undefined;
 
+  private readonly readyMs: number[];
+
   protected constructor(
     protected open: CaptureOpenOptions,
     protected readonly config: SessionConfig,
   ) {
     this.readyMs = config.startupHistory ?? [];
   }
-  private readonly readyMs: number[];
 
   /** Reads what earlier groups in the directory already hold (a task resumed elsewhere). */
   protected async init(): Promise<void> {
