@@ -279,7 +279,7 @@ export async function runControlLatency(ctx: BenchContext): Promise<CaseOutput> 
   let probeBus: ReturnType<typeof redisBus> | undefined;
   try {
     // The worker keeps one browser ready (warmPool); the slot is prepared within seconds of boot.
-    c = await startCluster('control', 1, { warmPool: { size: 1, refillDelayMs: 0 } });
+    c = await startCluster('control', 1, { warmPool: 1 });
     await sleep(WARM_SLOT_WAIT_MS);
     const warmStarts: number[] = [];
     const first = await timedStart(c, ctx);

@@ -46,9 +46,9 @@ export interface FfmpegCaptureOptions {
   startTimeoutMs?: number;
   /**
    * Display mode: milliseconds from spawning ffmpeg to the planned start of the driver's first
-   * group (default 1000; ffmpeg takes 0.2-0.4 s to open its inputs here, more on a loaded
-   * machine). Later groups, in any session of the driver, plan from the startup times seen.
-   * `start()` resolves then, and the group starts exactly there. When ffmpeg is not ready in
+   * group of a size and frame rate (default 1000; ffmpeg takes 0.2-0.4 s to open its inputs
+   * here, more on a loaded machine). Later groups of that size and frame rate, in any session of
+   * the driver, plan from the startup times seen. `start()` resolves then, and the group starts exactly there. When ffmpeg is not ready in
    * time, the group starts at its first frame.
    */
   startupMs?: number;
@@ -90,7 +90,7 @@ export function ffmpegCapture(options: FfmpegCaptureOptions = {}): FfmpegCapture
     logger,
     startTimeoutMs: options.startTimeoutMs,
     priority: options.encoderPriority ?? -5,
-    startupHistory: [] as number[],
+    startupHistory: new Map<string, number[]>(),
   };
 
   async function detect(): Promise<CaptureProbe> {

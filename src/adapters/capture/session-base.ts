@@ -31,10 +31,11 @@ export interface SessionConfig {
   /** Nice value for ffmpeg (default -5 when allowed: grabs on time even when the page is busy). */
   priority?: number;
   /**
-   * Start-up times (ms from spawning ffmpeg to its inputs being open) seen so far; the driver
-   * passes one list to all its sessions, so a new session plans its first group from them.
+   * Start-up times (ms from spawning ffmpeg to its inputs being open) seen so far, by size and
+   * frame rate (`WxH@fps`: a larger grab starts slower); the driver passes one map to all its
+   * sessions, so a new session plans its first group from what sessions of its size saw.
    */
-  startupHistory?: number[];
+  startupHistory?: Map<string, number[]>;
 }
 
 /** Metadata key a mode's audio filter prints the sound level under (see display-session). */
@@ -102,7 +103,10 @@ export abstract class SegmentCaptureSession implements CaptureSession {
     protected open: CaptureOpenOptions,
     protected readonly config: SessionConfig,
   ) {
-    this.readyMs = config.startupHistory ?? [];
+    const key = `${open.width}x${open.height}@${open.fps}`;
+    const history = config.startupHistory ?? new Map<string, number[]>();
+    if (!history.has(key)) history.set(key, []);
+    this.readyMs = history.get(key)!;
   }
 
   /** Reads what earlier groups in the directory already hold (a task resumed elsewhere). */
@@ -160,7 +164,7 @@ export abstract class SegmentCaptureSession implements CaptureSession {
   /**
    * Milliseconds from spawning ffmpeg to a group's planned start: `initial` at first, then 1.3x
    * the slowest of the last startups (+100 ms), between 300 and 2500 ms (the history is the
-   * driver's: a new session, a warm one included, plans from the startups seen before).
+   * driver's, by size: a new session, a warm one included, plans from the startups seen before).
    */
   protected startupMs(initial: number): number {
     if (this.readyMs.length > 20) this.readyMs.splice(0, this.readyMs.length - 20);
