@@ -67,8 +67,8 @@ export interface RecorderContext {
   readonly options: ResolvedOptions;
   readonly metrics: RecorderMetrics;
   /**
-   * Recent times (ms) from a task's capture session being ready to its page's `load`: `cold`
-   * when the browser was launched for the task, `warm` with a warm-pool browser. A new task
+   * The last three times (ms) from a task's capture session being ready to its page's `load`:
+   * `cold` when the browser was launched for the task, `warm` with a warm-pool browser. A new task
    * plans the start of its early capture from them (see TaskRunner.startEarly).
    */
   readonly pageLoadMs: { cold: number[]; warm: number[] };

@@ -249,9 +249,8 @@ export class TaskRunner {
       const opened = await Promise.race([opening.then(() => true), this.endPromise.then(() => false)]);
       if (opened) {
         const loadedAt = Date.now();
-        const loads = this.ctx.pageLoadMs[this.warmPage ? 'warm' : 'cold'];
-        loads.push(loadedAt - openedAt);
-        if (loads.length > 10) loads.shift();
+        const loads = this.pageLoads();
+        if (loads.push(loadedAt - openedAt) > 3) loads.shift();
         this.ctx.logger.debug({ taskId: this.taskId }, 'page loaded');
         this.ready ||= !p.manualStart || this.recordedMs > 0;
         await this.serial(async () => {
@@ -281,7 +280,7 @@ export class TaskRunner {
   private startEarly(): void {
     const session = this.session!;
     if (this.early || !session.discard || this.task.params.manualStart || this.task.status !== 'normal' || this.recordedMs > 0) return;
-    const seen = this.ctx.pageLoadMs[this.warmPage ? 'warm' : 'cold'].slice(-3);
+    const seen = this.pageLoads();
     const expected = seen.length ? Math.max(...seen) : this.warmPage ? 0 : COLD_LOAD_MS;
     this.early = session.start({ notBefore: Date.now() + expected + EARLY_MARGIN_MS + EARLY_SLACK_MS }).then(
       () => Date.now(),
@@ -310,6 +309,11 @@ export class TaskRunner {
       this.task.status === 'normal';
     if (keep) this.earlyStartedAt = startedAt;
     else await this.session?.discard?.().catch(() => undefined);
+  }
+
+  /** This recorder's last three page loads of this task's kind (cold or warm browser). */
+  private pageLoads(): number[] {
+    return this.ctx.pageLoadMs[this.warmPage ? 'warm' : 'cold'];
   }
 
   /** A ready capture session and browser from the warm pool, if one fits the task. */

@@ -163,14 +163,12 @@ export abstract class SegmentCaptureSession implements CaptureSession {
 
   /**
    * Milliseconds from spawning ffmpeg to a group's planned start: `initial` at first, then 1.3x
-   * the slowest of the last startups (+100 ms), between 300 and 2500 ms (the history is the
+   * the slowest of the last five startups (+100 ms), between 300 and 2500 ms (the history is the
    * driver's, by size: a new session, a warm one included, plans from the startups seen before).
    */
   protected startupMs(initial: number): number {
-    if (this.readyMs.length > 20) this.readyMs.splice(0, this.readyMs.length - 20);
-    const recent = this.readyMs.slice(-5);
-    if (!recent.length) return initial;
-    return Math.min(2500, Math.max(300, Math.round(Math.max(...recent) * 1.3 + 100)));
+    if (!this.readyMs.length) return initial;
+    return Math.min(2500, Math.max(300, Math.round(Math.max(...this.readyMs) * 1.3 + 100)));
   }
 
   private meta(end?: number): GroupMeta {
@@ -254,7 +252,8 @@ export abstract class SegmentCaptureSession implements CaptureSession {
         this.startWall = plan.startWall;
         // Wait for the planned instant when ffmpeg was ready in time; else for its first frame.
         while (readyAt === undefined && Date.now() < plan.startWall - 50 && proc.running) await sleep(10);
-        if (readyAt !== undefined) this.readyMs.push(readyAt - spawnedAt);
+        // The last five start-ups are kept (see startupMs).
+        if (readyAt !== undefined && this.readyMs.push(readyAt - spawnedAt) > 5) this.readyMs.shift();
         if (readyAt !== undefined && readyAt <= plan.startWall - 50) {
           this.config.logger.debug({ taskId: this.open.taskId, group: this.group, readyMs: readyAt - spawnedAt }, 'capture ready');
           await sleep(plan.startWall - Date.now());
