@@ -8,6 +8,10 @@ need=()
 command -v chromium >/dev/null 2>&1 || [ -n "${WEB_RECORD_CHROMIUM:-}" ] || need+=(chromium)
 command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
 command -v Xvfb >/dev/null 2>&1 || need+=(xvfb)
+# Xorg's dummy driver: the virtual screen that refreshes at the recording's frame rate
+# (displayServer: 'xorg', see docs/configuration.md).
+[ -x /usr/lib/xorg/Xorg ] || need+=(xserver-xorg-core)
+[ -f /usr/lib/xorg/modules/drivers/dummy_drv.so ] || need+=(xserver-xorg-video-dummy)
 command -v pulseaudio >/dev/null 2>&1 || need+=(pulseaudio)
 command -v pactl >/dev/null 2>&1 || need+=(pulseaudio-utils)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)

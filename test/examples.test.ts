@@ -137,7 +137,7 @@ async function stopAfterFailure(err: unknown, ...examples: Example[]): Promise<n
 }
 
 /** What a recording process runs below it (seen at least once while it records). */
-const RECORDING_TOOLS = /chrom|Xvfb|ffmpeg|pulseaudio/i;
+const RECORDING_TOOLS = /chrom|Xvfb|Xorg|ffmpeg|pulseaudio/i;
 
 /**
  * Stops an example and checks it shut down cleanly (exit 0 on SIGTERM), leaving nothing running.

@@ -22,6 +22,8 @@ export interface WebRecordSpec {
   width: number;
   height: number;
   mode: 'auto' | 'display' | 'screencast';
+  /** The X server of display capture (default: the capture's default, Xvfb). */
+  displayServer?: 'auto' | 'xorg' | 'xvfb';
   /** Recordings at once. */
   count?: number;
   /** Pause after `atSec` recorded seconds for `forSec` seconds. */
@@ -78,7 +80,7 @@ export function newRecorder(ctx: BenchContext, spec: WebRecordSpec, notes: strin
     workDir,
     allowPrivateNetworks: true,
     concurrency: Math.max(2, spec.count ?? 1),
-    capture: ffmpegCapture({ mode: spec.mode, logger }),
+    capture: ffmpegCapture({ mode: spec.mode, displayServer: spec.displayServer, logger }),
     logger,
     ...spec.recorder,
   });

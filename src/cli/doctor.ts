@@ -79,6 +79,19 @@ export async function doctor(argv: string[]): Promise<number> {
       detail: probe.mode === 'video+audio' ? 'picture and sound (virtual display + PulseAudio + ffmpeg)' : `picture only (CDP screencast): ${probe.reason ?? ''}`,
       fix: apt('xvfb pulseaudio pulseaudio-utils'),
     });
+    if (probe.mode === 'video+audio') {
+      const withXorg = ffmpegCapture({ displayServer: 'auto' });
+      const details = (await withXorg.probe()).details;
+      await withXorg.close?.();
+      const xorg = details.displayServer === 'xorg';
+      add({
+        name: 'Xorg dummy display',
+        ok: xorg,
+        required: false,
+        detail: xorg ? `starts: displayServer 'xorg' is available (a screen refreshing at the frame rate)` : `not available for displayServer 'xorg': ${details.displayServerNote ?? ''}`,
+        fix: apt('xserver-xorg-core xserver-xorg-video-dummy'),
+      });
+    }
     await capture.close?.();
   } catch (err) {
     add({ name: 'capture mode', ok: false, required: true, detail: (err as Error).message });

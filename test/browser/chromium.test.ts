@@ -7,7 +7,7 @@ import { createServer, type ServerResponse } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromiumBrowser } from '../../src/adapters/browser/chromium.js';
 import type { ChromiumSession } from '../../src/adapters/browser/chromium-session.js';
-import { startXvfb, type XvfbDisplay } from '../../src/adapters/capture/xvfb.js';
+import { startXvfb, type XvfbDisplay } from '../../src/adapters/capture/x-display.js';
 import { pidAlive } from '../../src/adapters/ffmpeg/child.js';
 import type { BrowserExit, BrowserSession } from '../../src/core/browser.js';
 import { expectNoChildProcesses, sleep, waitFor } from '../capture/helpers.js';

@@ -1,5 +1,6 @@
 /**
- * Display capture end to end: real Chromium on Xvfb, PulseAudio, ffmpeg; the results checked
+ * Display capture end to end: real Chromium on Xvfb (and on Xorg's dummy display), PulseAudio,
+ * ffmpeg; the results checked
  * with ffprobe and by decoding. Timing is measured, never asserted against the wall clock
  * beyond what any load allows.
  */
@@ -8,7 +9,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromiumBrowser } from '../../src/adapters/browser/chromium.js';
 import { ffmpegCapture, listGroups, type FfmpegCaptureDriver } from '../../src/adapters/capture/index.js';
-import type { OutputFile } from '../../src/core/capture.js';
+import type { BrowserSession } from '../../src/core/browser.js';
+import type { CaptureSession, OutputFile } from '../../src/core/capture.js';
+import { DisplayCaptureSession } from '../../src/adapters/capture/display-session.js';
 import { audioLevels, cleanupTmp, decodeErrors, expectNoChildProcesses, lineLuma, packetTimes, probeStreams, serve, sleep, steps, tmp, type Served } from './helpers.js';
 import { irregularAudioPackets } from '../helpers/media.js';
 
@@ -25,14 +28,23 @@ interface Recorded {
   segmentDir: string;
 }
 
+interface RecordOptions {
+  /** Another capture driver than the file's. */
+  driver?: FfmpegCaptureDriver;
+  /** Called with the session and page before the page is opened. */
+  before?: (session: CaptureSession, page: BrowserSession) => Promise<void>;
+}
+
 /** Opens capture + browser at `width` x `height`, records `groups` (seconds each), joins to mp4. */
-async function record(path: string, width: number, height: number, groups: number[]): Promise<Recorded> {
+async function record(path: string, width: number, height: number, groups: number[], options: RecordOptions = {}): Promise<Recorded> {
   const segmentDir = join(root, `seg${++n}`);
   mkdirSync(segmentDir);
-  const session = await capture.open({ taskId: `display-test-${n}`, width, height, fps: 30, segmentDir });
+  const driver = options.driver ?? capture;
+  const session = await driver.open({ taskId: `display-test-${n}`, width, height, fps: 30, segmentDir });
   const page = await browser.launch({ width, height, ...session.browser });
   let measured = 0;
   try {
+    await options.before?.(session, page);
     await session.attach(page);
     expect(await page.viewport()).toMatchObject({ width, height, screenX: 0, screenY: 0 });
     await page.open(`${server.url}${path}`, { timeoutMs: 15_000 });
@@ -53,7 +65,7 @@ async function record(path: string, width: number, height: number, groups: numbe
     await page.close();
     await session.close();
   }
-  const [file] = await capture.finalize({ segmentDir, outDir: root, baseName: `rec${n}`, output: { muxer: 'mp4' }, hlsSegmentSeconds: 4 });
+  const [file] = await driver.finalize({ segmentDir, outDir: root, baseName: `rec${n}`, output: { muxer: 'mp4' }, hlsSegmentSeconds: 4 });
   return { file: file!, measured, segmentDir };
 }
 
@@ -78,9 +90,27 @@ afterAll(async () => {
   cleanupTmp();
   await capture?.close?.();
   await server?.close();
-  // Every Xvfb, pulseaudio, ffmpeg and Chromium is gone.
+  // Every X server, pulseaudio, ffmpeg and Chromium is gone.
   await expectNoChildProcesses();
 });
+
+/** Records 3 s of the tone page with `driver`; the page reports how often it drew (frames/s). */
+async function recordDrawRate(driver: FfmpegCaptureDriver): Promise<Recorded & { rate: number; session: unknown }> {
+  const reports: [number, number][] = [];
+  let session: unknown;
+  const recorded = await record('/?tone=1&report=1', 1280, 720, [3], {
+    driver,
+    before: async (s, page) => {
+      session = (s as DisplayCaptureSession).displayServer;
+      await page.expose('reportFrames', (frames, at) => void reports.push([Number(frames), Number(at)]));
+    },
+  });
+  // From the second report on (the first may come before the page settled), to the last.
+  const [f0, t0] = reports[1]!;
+  const [f1, t1] = reports.at(-1)!;
+  expect(t1 - t0).toBeGreaterThan(1500);
+  return { ...recorded, rate: ((f1 - f0) * 1000) / (t1 - t0), session };
+}
 
 async function makeMedia(): Promise<string> {
   const { execFfmpeg, ffmpegCommand } = await import('../../src/adapters/ffmpeg/index.js');
@@ -151,6 +181,29 @@ describe('display capture', () => {
     const p = probeStreams(file.path);
     expect([p.video?.width, p.video?.height]).toEqual([2560, 1440]);
     expectDuration(file.duration, measured);
+  });
+
+  it('runs the page on Xvfb by default: the browser draws at its 60 Hz', async () => {
+    const { rate, session } = await recordDrawRate(capture);
+    expect(session).toEqual({ server: 'xvfb', refreshHz: 60 });
+    expect(rate).toBeGreaterThan(36);
+  });
+
+  it('with displayServer xorg, runs the page on a screen refreshing at the frame rate: 30 frames a second drawn, picture, sound, duration', async () => {
+    const xorg = ffmpegCapture({ mode: 'display', displayServer: 'xorg', encoder: { segmentSeconds: 2 } });
+    try {
+      const { file, rate, session, measured } = await recordDrawRate(xorg);
+      expect(session).toEqual({ server: 'xorg', refreshHz: 30 });
+      // At most the screen's 30 Hz; well above nothing, whatever the load.
+      expect(rate).toBeLessThan(31.5);
+      expect(rate).toBeGreaterThan(12);
+      expect(probeStreams(file.path).video).toMatchObject({ width: 1280, height: 720, avg_frame_rate: '30/1' });
+      expectDuration(file.duration, measured);
+      expect((await audioLevels(file.path))!.mean).toBeGreaterThan(-30);
+      expect(await decodeErrors(file.path)).toBe('');
+    } finally {
+      await xorg.close?.();
+    }
   });
 
   it('plays a bare .mp4 URL in Chromium’s media viewer, with sound', async () => {

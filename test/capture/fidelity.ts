@@ -4,6 +4,7 @@
  *   npx tsx test/capture/fidelity.ts [--width 1280] [--height 720] [--fps 30] [--duration 20]
  *       [--concurrent 1] [--baseline] [--mode display|screencast] [--delay ms] [--preset ultrafast]
  *       [--settle ms] [--latency] [--keep] [--verbose] [--chromium-args "--flag ..."]
+ *       [--server auto|xorg|xvfb] [--priority nice]
  *
  * For each of `--concurrent` recordings at once: opens the capture, launches Chromium, loads
  * bench/page (served on 127.0.0.1), records `--duration` s, joins to mp4 and decodes every frame
@@ -75,6 +76,8 @@ const capture = ffmpegCapture({
   logger: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') },
   mode: MODE,
   ...(argv.includes('--delay') ? { videoDelayMs: Number(arg('delay', '50')) } : {}),
+  ...(argv.includes('--priority') ? { encoderPriority: Number(arg('priority', '-5')) } : {}),
+  displayServer: arg('server', 'auto') as 'auto' | 'xorg' | 'xvfb',
   encoder: { preset: arg('preset', 'ultrafast') },
 });
 const browser = chromiumBrowser({ args: arg('chromium-args', '').split(' ').filter(Boolean) });

@@ -17,7 +17,8 @@ import { writeMeta } from '../../src/adapters/capture/segments.js';
  * Test page: a full-page colour that changes every frame (so every frame differs), a moving
  * square, and sound by query: `?tone=1` a steady 440 Hz tone, `?audio=off` no AudioContext at
  * all, default an AudioContext that plays nothing (the page is silent). `?bg=#rrggbb` fixes the
- * background colour (no animation), for edge checks.
+ * background colour (no animation), for edge checks. `?report=1` calls `window.reportFrames(frames,
+ * performance.now())` twice a second (expose it first).
  */
 export const TEST_PAGE = `<!doctype html><html><head><meta charset=utf-8><style>html,body{margin:0;overflow:hidden}</style></head>
 <body><canvas id=c></canvas><script>
@@ -31,6 +32,7 @@ const bg=q.get('bg');
 function f(t){window.__frames++;g.fillStyle=bg||('hsl('+((t/10)%360)+',60%,45%)');g.fillRect(0,0,c.width,c.height);
  if(!bg){g.fillStyle='#fff';g.fillRect((t/4)%Math.max(1,c.width-40),c.height/2-20,40,40);}
  requestAnimationFrame(f)}requestAnimationFrame(f);
+if(q.get('report'))setInterval(()=>window.reportFrames&&window.reportFrames(window.__frames,performance.now()),500);
 </script></body></html>`;
 
 export interface Served {
@@ -219,9 +221,9 @@ export function stillRunning(pids: number[]): number[] {
   return pids.filter((pid) => table.has(pid));
 }
 
-/** Programs still running below this process (Xvfb, pulseaudio, ffmpeg, chromium...), by pid. */
+/** Programs still running below this process (Xorg or Xvfb, pulseaudio, ffmpeg, chromium...), by pid. */
 export function childProcesses(): Array<{ pid: number; comm: string }> {
-  return descendants(process.pid).filter((p) => /Xvfb|pulseaudio|ffmpeg|chrom|pactl|setpriv/i.test(p.comm));
+  return descendants(process.pid).filter((p) => /Xvfb|Xorg|pulseaudio|ffmpeg|chrom|pactl|setpriv/i.test(p.comm));
 }
 
 /** After a test file: waits up to `ms` for every program it started to exit, then asserts none is left. */

@@ -1,5 +1,6 @@
 /**
- * Display capture ('video+audio'): the page runs in a headful Chromium on its own Xvfb display
+ * Display capture ('video+audio'): the page runs in a headful Chromium on its own X display
+ * (x-display.ts: Xorg's dummy driver refreshing at the frame rate, or Xvfb)
  * and plays into its own PulseAudio null sink; ffmpeg grabs both.
  *
  * The command line (720p30 shown):
@@ -39,14 +40,54 @@ import { ffmpegCommand } from '../ffmpeg/args.js';
 import { audioEncodeOptions, even, segmentOutput, videoEncodeOptions, videoFilter, type EncoderOptions } from './encoder.js';
 import type { PulseServer, PulseSink } from './pulse.js';
 import { AUDIO_LEVEL_KEY, SegmentCaptureSession, type GroupPlan, type SessionConfig } from './session-base.js';
-import { startXvfb, type XvfbDisplay } from './xvfb.js';
+import type { Logger } from '../../core/logger.js';
+import { startDisplay, type DisplayServer, type XDisplay } from './x-display.js';
+
+/** Which X server a session starts, and how. */
+export interface DisplayChoice {
+  server: DisplayServer;
+  /** Refresh rate of an Xorg screen (Hz). */
+  refreshHz: number;
+  xorgPath?: string;
+  xvfbPath?: string;
+  tmpDir?: string;
+  /** When Xorg does not start: use Xvfb (true when the server was chosen automatically). */
+  fallback: boolean;
+}
+
+/** Starts the display of a session: the chosen server, or Xvfb when Xorg fails and may fall back. */
+async function startScreen(size: { width: number; height: number }, choice: DisplayChoice, logger: Logger): Promise<XDisplay> {
+  const xvfb = (): Promise<XDisplay> => startDisplay({ ...size, server: 'xvfb', path: choice.xvfbPath });
+  if (choice.server === 'xvfb') return xvfb();
+  try {
+    return await startDisplay({ ...size, server: 'xorg', refreshHz: choice.refreshHz, path: choice.xorgPath, tmpDir: choice.tmpDir });
+  } catch (err) {
+    if (!choice.fallback) throw err;
+    logger.warn({ err: (err as Error).message }, 'Xorg did not start; this session uses Xvfb (60 Hz)');
+    return xvfb();
+  }
+}
+
+/**
+ * The display path's delay (ms) for a display, see the module comment. Xvfb (60 Hz): 15 ms,
+ * measured (it centres the A/V offsets of 14 benchmark recordings). Xorg at `refreshHz`: a frame
+ * is drawn, composited and shown on its refresh clock, so the delay scales with the interval:
+ * 0.66 intervals (22 ms at 30 Hz, measured; 11 ms at 60 Hz).
+ */
+export function videoDelayFor(display: Pick<XDisplay, 'server' | 'refreshHz'>): number {
+  return display.server === 'xvfb' ? XVFB_VIDEO_DELAY_MS : Math.round((0.66 * 1000) / display.refreshHz);
+}
+
+/** Display-path delay on Xvfb (ms), see {@link videoDelayFor}. */
+export const XVFB_VIDEO_DELAY_MS = 15;
 
 /** Settings of a display session (from the driver options). */
 export interface DisplaySessionConfig extends SessionConfig {
   encoder: EncoderOptions;
-  xvfbPath?: string;
-  /** Display path delay taken off video timestamps, in ms (see the module comment). */
-  videoDelayMs: number;
+  /** The X server to start and how (see x-display.ts). */
+  display: DisplayChoice;
+  /** Display path delay taken off video timestamps, in ms (see the module comment); default by display, {@link videoDelayFor}. */
+  videoDelayMs?: number;
   /** Milliseconds from spawning ffmpeg to the planned start of a group. */
   startupMs: number;
 }
@@ -82,7 +123,7 @@ export function screenSize(width: number, height: number): { width: number; heig
   return { width: Math.max(even(width) + 64, 640), height: Math.max(even(height) + 64, 480) };
 }
 
-/** {@link CaptureSession} grabbing an Xvfb display and a PulseAudio sink. */
+/** {@link CaptureSession} grabbing an X display (Xorg dummy or Xvfb) and a PulseAudio sink. */
 export class DisplayCaptureSession extends SegmentCaptureSession {
   readonly mode = 'video+audio' as const;
   readonly browser: BrowserRequirements;
@@ -98,13 +139,13 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
   private constructor(
     open: CaptureOpenOptions,
     private readonly cfg: DisplaySessionConfig,
-    private readonly xvfb: XvfbDisplay,
+    private readonly screen: XDisplay,
     private readonly pulse: PulseServer,
     private sink: PulseSink,
   ) {
     super(open, cfg);
     this.browser = {
-      env: { DISPLAY: xvfb.display, PULSE_SERVER: pulse.server, PULSE_SINK: sink.name },
+      env: { DISPLAY: screen.display, PULSE_SERVER: pulse.server, PULSE_SINK: sink.name },
       // Kiosk on a larger screen gives a viewport of exactly width x height at (0,0) without a
       // window manager (on a screen of exactly that size it comes out 1 px short).
       args: ['--kiosk', '--window-position=0,0', `--window-size=${open.width},${open.height}`],
@@ -114,26 +155,26 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
 
   /** Allocates a display and a sink for one task. */
   static async create(open: CaptureOpenOptions, cfg: DisplaySessionConfig, pulse: PulseServer): Promise<DisplayCaptureSession> {
-    const screen = screenSize(open.width, open.height);
+    const size = screenSize(open.width, open.height);
     const id = open.taskId.replace(/[^A-Za-z0-9]/g, '').slice(0, 12) || 'task';
     // The display and the sound server (started on first use) come up side by side.
-    const [display, made] = await Promise.allSettled([startXvfb({ ...screen, path: cfg.xvfbPath }), pulse.createSink(`web_record_${id}_${++sinkCounter}`)]);
+    const [display, made] = await Promise.allSettled([startScreen(size, cfg.display, cfg.logger), pulse.createSink(`web_record_${id}_${++sinkCounter}`)]);
     if (display.status === 'rejected' || made.status === 'rejected') {
       if (display.status === 'fulfilled') await display.value.close();
       if (made.status === 'fulfilled') await made.value.remove();
       throw display.status === 'rejected' ? display.reason : (made as PromiseRejectedResult).reason;
     }
-    const xvfb = display.value;
+    const screen = display.value;
     const sink = made.value;
     try {
-      const session = new DisplayCaptureSession(open, cfg, xvfb, pulse, sink);
+      const session = new DisplayCaptureSession(open, cfg, screen, pulse, sink);
       // Woken once, before any browser plays into it (see `awake`).
       session.awake = await session.wake();
       await session.init();
       return session;
     } catch (err) {
       await sink.remove().catch(() => undefined);
-      await xvfb.close();
+      await screen.close();
       throw err;
     }
   }
@@ -152,8 +193,8 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
     }
     const x = Math.max(0, Math.round(vp.screenX));
     const y = Math.max(0, Math.round(vp.screenY));
-    if (x + even(width) > this.xvfb.width || y + even(height) > this.xvfb.height) {
-      throw new WebRecordError('RecordFailed', `the page is at ${x},${y}, outside the ${this.xvfb.width}x${this.xvfb.height} display`);
+    if (x + even(width) > this.screen.width || y + even(height) > this.screen.height) {
+      throw new WebRecordError('RecordFailed', `the page is at ${x},${y}, outside the ${this.screen.width}x${this.screen.height} display`);
     }
     // A group planned before this attach grabs the old place: it is stale (the task discards it).
     if ((x !== this.origin.x || y !== this.origin.y) && this.proc?.running) this.staleGroup = true;
@@ -161,7 +202,7 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
   }
 
   override async start(options?: CaptureStartOptions): Promise<void> {
-    if (!this.xvfb.alive) throw new WebRecordError('RecordFailed', `the display ${this.xvfb.display} is gone`);
+    if (!this.screen.alive) throw new WebRecordError('RecordFailed', `the display ${this.screen.display} is gone`);
     if (!this.pulse.running) {
       // The sound server died and was restarted: the sink must exist again under its name.
       this.sink = await this.pulse.createSink(this.sink.name);
@@ -185,7 +226,7 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
     const seg = segmentOutput(segmentDir, group, this.cfg.encoder);
     const args = ffmpegCommand({ loglevel: 'info' })
       .input({
-        url: `${this.xvfb.display}+${this.origin.x},${this.origin.y}`,
+        url: `${this.screen.display}+${this.origin.x},${this.origin.y}`,
         format: 'x11grab',
         options: [
           ['thread_queue_size', 32],
@@ -196,7 +237,7 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
           ['draw_mouse', 0],
           ['framerate', grabRate(fps, width, height)],
           ['video_size', `${even(width)}x${even(height)}`],
-          ['itsoffset', offset(origin + this.cfg.videoDelayMs / 1000)],
+          ['itsoffset', offset(origin + this.videoDelayMs / 1000)],
         ],
       })
       .input({
@@ -239,17 +280,27 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
       .build();
     // After stop(): pulse delivers audio ~50-150 ms after it was played, and frames are
     // stamped videoDelayMs early; both must reach the files before ffmpeg is told to quit.
-    return { args, startWall, timelineStart: TIMELINE_START, tailMs: 250 + this.cfg.videoDelayMs, origin: origin * 1000, videoDelayMs: this.cfg.videoDelayMs };
+    return { args, startWall, timelineStart: TIMELINE_START, tailMs: 250 + this.videoDelayMs, origin: origin * 1000, videoDelayMs: this.videoDelayMs };
   }
 
-  /** The Xvfb display (`:N`) this session grabs. */
+  /** Milliseconds taken off video timestamps (see the module comment). */
+  get videoDelayMs(): number {
+    return this.cfg.videoDelayMs ?? videoDelayFor(this.screen);
+  }
+
+  /** The X display (`:N`) this session grabs. */
   get display(): string {
-    return this.xvfb.display;
+    return this.screen.display;
+  }
+
+  /** The X server of that display and its refresh rate (Hz). */
+  get displayServer(): { server: XDisplay['server']; refreshHz: number } {
+    return { server: this.screen.server, refreshHz: this.screen.refreshHz };
   }
 
   protected async release(): Promise<void> {
     await this.awake?.().catch(() => undefined);
     await this.sink.remove().catch(() => undefined);
-    await this.xvfb.close();
+    await this.screen.close();
   }
 }

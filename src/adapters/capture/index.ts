@@ -9,26 +9,39 @@ import { silentLogger, type Logger } from '../../core/logger.js';
 import { whichSync } from '../ffmpeg/child.js';
 import { ffmpegPath } from '../ffmpeg/paths.js';
 import { ffmpegFeatures, ffmpegVersion } from '../ffmpeg/probe.js';
-import { DisplayCaptureSession } from './display-session.js';
+import { DisplayCaptureSession, XVFB_VIDEO_DELAY_MS } from './display-session.js';
 import type { EncoderOptions } from './encoder.js';
 import { finalizeSegments } from './finalize.js';
 import { PulseServer } from './pulse.js';
 import { ScreencastCaptureSession } from './screencast-session.js';
 import { recordedMsIn } from './segments.js';
-import { startXvfb } from './xvfb.js';
+import { displayRefresh, startDisplay, xorgBinary, type DisplayServer } from './x-display.js';
 
 /** Options of {@link ffmpegCapture} (all optional). */
 export interface FfmpegCaptureOptions {
   /**
-   * `display`: Xvfb + PulseAudio + x11grab (picture and sound); `screencast`: CDP frames, no
-   * sound; `auto` (default): display when everything it needs is here, else screencast.
+   * `display`: a virtual X display + PulseAudio + x11grab (picture and sound); `screencast`: CDP
+   * frames, no sound; `auto` (default): display when everything it needs is here, else screencast.
    */
   mode?: 'auto' | 'display' | 'screencast';
+  /**
+   * Display mode: the X server. `xvfb` (default): Xvfb, whose screen refreshes at 60 Hz.
+   * `xorg`: Xorg's dummy driver, on a screen that refreshes at the recording's frame rate, so
+   * the browser draws only the frames that are recorded: about a quarter less CPU on a page that
+   * animates, but the page's frames and the recording's frame slots then tick at the same rate
+   * at a phase that differs per recording, so some recordings repeat and skip frames in pairs
+   * and the A/V offset varies more (docs/benchmarks.md: the `Xorg 30 Hz` rows). `auto`: Xorg
+   * when it and its dummy driver start here (apt `xserver-xorg-core xserver-xorg-video-dummy`),
+   * else Xvfb. `probe()` names the one in use (`details.displayServer`).
+   */
+  displayServer?: 'auto' | DisplayServer;
   /** ffmpeg / ffprobe executables (default `$WEB_RECORD_FFMPEG` / `$WEB_RECORD_FFPROBE`, else `PATH`). */
   ffmpegPath?: string;
   ffprobePath?: string;
   /** Xvfb, pulseaudio and pactl executables (default: on `PATH`). */
   xvfbPath?: string;
+  /** Xorg executable (default `/usr/lib/xorg/Xorg`, else `Xorg` on `PATH`). */
+  xorgPath?: string;
   pulseaudioPath?: string;
   pactlPath?: string;
   /** Encoder tuning (preset, crf, segment length...). */
@@ -36,10 +49,11 @@ export interface FfmpegCaptureOptions {
   /**
    * Display mode: milliseconds taken off video timestamps for the display path's delay (a
    * frame reaches the X server some vsyncs after the page drew it, and the grab sees it up to
-   * half a frame interval later). Default 15: it puts the mean A/V offset of the benchmark's
-   * recordings (Chromium 156 on Xvfb at 30 fps, 14 recordings of light and heavy pages) near 0.
-   * The delay itself varies from run to run (constant within a run) with the grab's phase and
-   * the number of frames Chromium's software compositor keeps in flight.
+   * half a frame interval later). Default: by display (`videoDelayFor`): 15 on Xvfb, 0.66 refresh
+   * intervals on Xorg (22 at 30 fps); measured to put the mean A/V offset of the benchmark's
+   * recordings (Chromium 156, 30 fps, light and heavy pages) near 0. The delay itself varies from
+   * run to run (constant within a run) with the phases of the page's frames, the display and the
+   * grab.
    */
   videoDelayMs?: number;
   /** Milliseconds `start()` waits for the first frame (default 15 000). */
@@ -57,13 +71,13 @@ export interface FfmpegCaptureOptions {
    * busy, and starts faster). Raising priority needs root or CAP_SYS_NICE; without, it is skipped.
    */
   encoderPriority?: number;
-  /** Parent directory of the sound server's runtime directory (default: the OS temp dir). */
+  /** Parent directory of the sound server's and Xorg's runtime directories (default: the OS temp dir). */
   tmpDir?: string;
   logger?: Logger;
 }
 
-/** Default display-path delay (ms), see {@link FfmpegCaptureOptions.videoDelayMs}. */
-export const DEFAULT_VIDEO_DELAY_MS = 15;
+/** Display-path delay on Xvfb (ms), see {@link FfmpegCaptureOptions.videoDelayMs}. */
+export const DEFAULT_VIDEO_DELAY_MS = XVFB_VIDEO_DELAY_MS;
 
 /** The capture driver plus what tests and tools may want to look at. */
 export interface FfmpegCaptureDriver extends CaptureDriver {
@@ -93,6 +107,24 @@ export function ffmpegCapture(options: FfmpegCaptureOptions = {}): FfmpegCapture
     startupHistory: new Map<string, number[]>(),
   };
 
+  let server: Promise<{ server: DisplayServer; reason?: string }> | undefined;
+  /** The X server of display sessions: Xorg when asked for or when it starts here, else Xvfb. */
+  function displayServer(): Promise<{ server: DisplayServer; reason?: string }> {
+    const wanted = options.displayServer ?? 'xvfb';
+    if (wanted !== 'auto') return Promise.resolve({ server: wanted });
+    server ??= (async () => {
+      if (!xorgBinary(options.xorgPath)) return { server: 'xvfb' as const, reason: 'Xorg not found' };
+      try {
+        const x = await startDisplay({ server: 'xorg', width: 640, height: 480, refreshHz: 30, path: options.xorgPath, tmpDir: options.tmpDir, timeoutMs: 5000 });
+        await x.close();
+        return { server: 'xorg' as const };
+      } catch (err) {
+        return { server: 'xvfb' as const, reason: (err as Error).message };
+      }
+    })();
+    return server;
+  }
+
   async function detect(): Promise<CaptureProbe> {
     const details: Record<string, string> = { ffmpeg: ffmpegPath(options.ffmpegPath) };
     let features: Awaited<ReturnType<typeof ffmpegFeatures>>;
@@ -106,23 +138,30 @@ export function ffmpegCapture(options: FfmpegCaptureOptions = {}): FfmpegCapture
     const missing: string[] = [];
     if (!features.devices.has('x11grab')) missing.push('ffmpeg without x11grab');
     if (!features.devices.has('pulse')) missing.push('ffmpeg without pulse');
-    for (const [name, path] of [['Xvfb', options.xvfbPath], ['pulseaudio', options.pulseaudioPath], ['pactl', options.pactlPath]] as const) {
+    if (options.mode === 'screencast') return { mode: 'video', reason: 'screencast mode was chosen', details };
+    const x = await displayServer();
+    details.displayServer = x.server;
+    if (x.reason) details.displayServerNote = `Xvfb (60 Hz) instead of Xorg: ${x.reason}`;
+    const tools = [['pulseaudio', options.pulseaudioPath], ['pactl', options.pactlPath]] as [string, string | undefined][];
+    if (x.server === 'xvfb') tools.unshift(['Xvfb', options.xvfbPath]);
+    else details.Xorg = xorgBinary(options.xorgPath) ?? 'Xorg';
+    for (const [name, path] of tools) {
       const found = whichSync(path ?? name);
       if (found) details[name] = found;
       else missing.push(`${name} not found`);
     }
-    if (options.mode === 'screencast') return { mode: 'video', reason: 'screencast mode was chosen', details };
     if (!missing.length) {
       try {
         await pulse.ensure();
-        const x = await startXvfb({ width: 64, height: 64, path: options.xvfbPath, timeoutMs: 5000 });
-        await x.close();
+        // (Xorg chosen by `auto` was started by displayServer() already.)
+        if (x.server === 'xvfb') await (await startDisplay({ server: 'xvfb', width: 64, height: 64, path: options.xvfbPath, timeoutMs: 5000 })).close();
+        else if (options.displayServer === 'xorg') await (await startDisplay({ server: 'xorg', width: 640, height: 480, refreshHz: 30, path: options.xorgPath, tmpDir: options.tmpDir, timeoutMs: 5000 })).close();
       } catch (err) {
         missing.push((err as Error).message);
       }
     }
     if (missing.length) {
-      const reason = `no picture+sound capture: ${missing.join(', ')} (install xvfb and pulseaudio, see scripts/setup.sh)`;
+      const reason = `no picture+sound capture: ${missing.join(', ')} (install xvfb or xserver-xorg-video-dummy, and pulseaudio; see scripts/setup.sh)`;
       if (options.mode === 'display') throw new WebRecordError('InternalError', reason);
       return { mode: 'video', reason, details };
     }
@@ -151,10 +190,12 @@ export function ffmpegCapture(options: FfmpegCaptureOptions = {}): FfmpegCapture
     async open(open: CaptureOpenOptions): Promise<CaptureSession> {
       const mode = options.mode === 'display' ? 'video+audio' : options.mode === 'screencast' ? 'video' : (await probe()).mode;
       const encoder = options.encoder ?? {};
-      const session =
-        mode === 'video+audio'
-          ? await DisplayCaptureSession.create(open, { ...base, encoder, xvfbPath: options.xvfbPath, videoDelayMs: options.videoDelayMs ?? DEFAULT_VIDEO_DELAY_MS, startupMs: options.startupMs ?? 1000 }, pulse)
-          : await ScreencastCaptureSession.create(open, { ...base, encoder });
+      let session: CaptureSession;
+      if (mode === 'video+audio') {
+        const { server } = await displayServer();
+        const display = { server, refreshHz: displayRefresh(open.fps), xorgPath: options.xorgPath, xvfbPath: options.xvfbPath, tmpDir: options.tmpDir, fallback: options.displayServer === 'auto' };
+        session = await DisplayCaptureSession.create(open, { ...base, encoder, display, videoDelayMs: options.videoDelayMs, startupMs: options.startupMs ?? 1000 }, pulse);
+      } else session = await ScreencastCaptureSession.create(open, { ...base, encoder });
       sessions.add(session);
       const close = session.close.bind(session);
       session.close = async () => {
@@ -180,11 +221,12 @@ export function ffmpegCapture(options: FfmpegCaptureOptions = {}): FfmpegCapture
   };
 }
 
-export { DisplayCaptureSession, screenSize } from './display-session.js';
+export { DisplayCaptureSession, screenSize, videoDelayFor } from './display-session.js';
 export type { EncoderOptions } from './encoder.js';
 export { aesKeyBytes, finalizeSegments, parsePlaylist } from './finalize.js';
 export { PulseServer } from './pulse.js';
 export { ScreencastCaptureSession } from './screencast-session.js';
 export { groupTimeline, listGroups, nextGroup, recordedMsIn } from './segments.js';
 export type { GroupMeta, GroupTimeline, SegmentGroup } from './segments.js';
-export { startXvfb } from './xvfb.js';
+export { displayRefresh, dummyScreen, startDisplay, startXvfb } from './x-display.js';
+export type { DisplayServer, DummyScreen, XDisplay, XDisplayOptions } from './x-display.js';
