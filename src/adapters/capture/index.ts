@@ -34,7 +34,7 @@ export interface FfmpegCaptureOptions {
    * when it and its dummy driver start here (apt `xserver-xorg-core xserver-xorg-video-dummy`),
    * else Xvfb. `probe()` names the one in use (`details.displayServer`).
    */
-  displayServer?: 'auto' | DisplayServer;
+  displayServer?: 'auto' | 'xorg' | 'xvfb';
   /** ffmpeg / ffprobe executables (default `$WEB_RECORD_FFMPEG` / `$WEB_RECORD_FFPROBE`, else `PATH`). */
   ffmpegPath?: string;
   ffprobePath?: string;
