@@ -1,6 +1,6 @@
 /**
  * Display capture ('video+audio'): the page runs in a headful Chromium on its own X display
- * (x-display.ts: Xorg's dummy driver refreshing at the frame rate, or Xvfb)
+ * (x-display.ts: Xvfb, or on request Xorg's dummy driver refreshing at the frame rate)
  * and plays into its own PulseAudio null sink; ffmpeg grabs both.
  *
  * The command line (720p30 shown):
