@@ -7,7 +7,7 @@ import { createServer, type ServerResponse } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromiumBrowser } from '../../src/adapters/browser/chromium.js';
 import type { ChromiumSession } from '../../src/adapters/browser/chromium-session.js';
-import { startXvfb, type XvfbDisplay } from '../../src/adapters/capture/x-display.js';
+import { startDisplay, type XDisplay } from '../../src/adapters/capture/x-display.js';
 import { pidAlive } from '../../src/adapters/ffmpeg/child.js';
 import type { BrowserExit, BrowserSession } from '../../src/core/browser.js';
 import { expectNoChildProcesses, sleep, waitFor } from '../capture/helpers.js';
@@ -142,9 +142,9 @@ describe('chromium browser', () => {
   });
 
   describe('headful on a virtual display', () => {
-    let xvfb: XvfbDisplay;
+    let xvfb: XDisplay;
     beforeAll(async () => {
-      xvfb = await startXvfb({ width: 1344, height: 784 });
+      xvfb = await startDisplay({ server: 'xvfb', width: 1344, height: 784 });
     });
     afterAll(async () => {
       await xvfb?.close();

@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { analyzeRecording } from '../../bench/analyze.js';
 import { chromiumBrowser } from '../../src/adapters/browser/chromium.js';
 import type { ChromiumSession } from '../../src/adapters/browser/chromium-session.js';
-import { DEFAULT_VIDEO_DELAY_MS, ffmpegCapture, groupTimeline, listGroups } from '../../src/adapters/capture/index.js';
+import { ffmpegCapture, groupTimeline, listGroups, XVFB_VIDEO_DELAY_MS } from '../../src/adapters/capture/index.js';
 
 const argv = process.argv.slice(2);
 const arg = (name: string, def: string): string => {
@@ -118,7 +118,7 @@ async function one(i: number): Promise<Record<string, unknown>> {
       const span = g && (await groupTimeline(g));
       if (bench && g?.meta?.origin !== undefined && span) {
         const origin = g.meta.origin;
-        const delay = g.meta.videoDelayMs ?? DEFAULT_VIDEO_DELAY_MS;
+        const delay = g.meta.videoDelayMs ?? XVFB_VIDEO_DELAY_MS;
         const rel = (t: number, extra: number): number => {
           const wall = origin + (t + span.videoStart) * 1000 + extra;
           const k = Math.round((wall - bench.startedAt) / 1000);

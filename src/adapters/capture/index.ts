@@ -9,7 +9,7 @@ import { silentLogger, type Logger } from '../../core/logger.js';
 import { whichSync } from '../ffmpeg/child.js';
 import { ffmpegPath } from '../ffmpeg/paths.js';
 import { ffmpegFeatures, ffmpegVersion } from '../ffmpeg/probe.js';
-import { DisplayCaptureSession, XVFB_VIDEO_DELAY_MS } from './display-session.js';
+import { DisplayCaptureSession } from './display-session.js';
 import type { EncoderOptions } from './encoder.js';
 import { finalizeSegments } from './finalize.js';
 import { PulseServer } from './pulse.js';
@@ -76,8 +76,19 @@ export interface FfmpegCaptureOptions {
   logger?: Logger;
 }
 
-/** Display-path delay on Xvfb (ms), see {@link FfmpegCaptureOptions.videoDelayMs}. */
-export const DEFAULT_VIDEO_DELAY_MS = XVFB_VIDEO_DELAY_MS;
+/** Starts and stops a 640x480 Xorg dummy screen at 30 Hz: rejects with why when it does not start. */
+async function tryXorg(options: Pick<FfmpegCaptureOptions, 'xorgPath' | 'tmpDir'>): Promise<void> {
+  await (await startDisplay({ server: 'xorg', width: 640, height: 480, refreshHz: 30, path: options.xorgPath, tmpDir: options.tmpDir, timeoutMs: 5000 })).close();
+}
+
+/** Whether Xorg's dummy driver starts here: undefined when it does, else why not. */
+export async function xorgStarts(options: Pick<FfmpegCaptureOptions, 'xorgPath' | 'tmpDir'> = {}): Promise<string | undefined> {
+  if (!xorgBinary(options.xorgPath)) return 'Xorg not found';
+  return tryXorg(options).then(
+    () => undefined,
+    (err: Error) => err.message,
+  );
+}
 
 /** The capture driver plus what tests and tools may want to look at. */
 export interface FfmpegCaptureDriver extends CaptureDriver {
@@ -112,16 +123,7 @@ export function ffmpegCapture(options: FfmpegCaptureOptions = {}): FfmpegCapture
   function displayServer(): Promise<{ server: DisplayServer; reason?: string }> {
     const wanted = options.displayServer ?? 'xvfb';
     if (wanted !== 'auto') return Promise.resolve({ server: wanted });
-    server ??= (async () => {
-      if (!xorgBinary(options.xorgPath)) return { server: 'xvfb' as const, reason: 'Xorg not found' };
-      try {
-        const x = await startDisplay({ server: 'xorg', width: 640, height: 480, refreshHz: 30, path: options.xorgPath, tmpDir: options.tmpDir, timeoutMs: 5000 });
-        await x.close();
-        return { server: 'xorg' as const };
-      } catch (err) {
-        return { server: 'xvfb' as const, reason: (err as Error).message };
-      }
-    })();
+    server ??= xorgStarts(options).then((reason) => (reason ? { server: 'xvfb' as const, reason } : { server: 'xorg' as const }));
     return server;
   }
 
@@ -153,9 +155,9 @@ export function ffmpegCapture(options: FfmpegCaptureOptions = {}): FfmpegCapture
     if (!missing.length) {
       try {
         await pulse.ensure();
-        // (Xorg chosen by `auto` was started by displayServer() already.)
         if (x.server === 'xvfb') await (await startDisplay({ server: 'xvfb', width: 64, height: 64, path: options.xvfbPath, timeoutMs: 5000 })).close();
-        else if (options.displayServer === 'xorg') await (await startDisplay({ server: 'xorg', width: 640, height: 480, refreshHz: 30, path: options.xorgPath, tmpDir: options.tmpDir, timeoutMs: 5000 })).close();
+        // (Xorg chosen by `auto` was started by displayServer() already.)
+        else if (options.displayServer === 'xorg') await tryXorg(options);
       } catch (err) {
         missing.push((err as Error).message);
       }
@@ -221,12 +223,12 @@ export function ffmpegCapture(options: FfmpegCaptureOptions = {}): FfmpegCapture
   };
 }
 
-export { DisplayCaptureSession, screenSize, videoDelayFor } from './display-session.js';
+export { DisplayCaptureSession, screenSize, videoDelayFor, XVFB_VIDEO_DELAY_MS } from './display-session.js';
 export type { EncoderOptions } from './encoder.js';
 export { aesKeyBytes, finalizeSegments, parsePlaylist } from './finalize.js';
 export { PulseServer } from './pulse.js';
 export { ScreencastCaptureSession } from './screencast-session.js';
 export { groupTimeline, listGroups, nextGroup, recordedMsIn } from './segments.js';
 export type { GroupMeta, GroupTimeline, SegmentGroup } from './segments.js';
-export { displayRefresh, dummyScreen, startDisplay, startXvfb } from './x-display.js';
+export { displayRefresh, dummyScreen, startDisplay } from './x-display.js';
 export type { DisplayServer, DummyScreen, XDisplay, XDisplayOptions } from './x-display.js';

@@ -45,9 +45,6 @@ export interface XDisplayOptions {
   timeoutMs?: number;
 }
 
-/** Options of {@link startXvfb}. */
-export type XvfbOptions = Omit<XDisplayOptions, 'server' | 'refreshHz' | 'tmpDir'>;
-
 /** A running virtual display. */
 export interface XDisplay {
   /** `:<n>`, for `DISPLAY` and x11grab. */
@@ -64,9 +61,6 @@ export interface XDisplay {
   /** Stops the X server (SIGTERM, then SIGKILL). Idempotent. */
   close(): Promise<void>;
 }
-
-/** @deprecated Use {@link XDisplay}. */
-export type XvfbDisplay = XDisplay;
 
 /** Xvfb's fixed refresh rate. */
 const XVFB_REFRESH_HZ = 60;
@@ -154,28 +148,19 @@ export function xorgBinary(path?: string): string | undefined {
   return whichSync(path ?? '/usr/lib/xorg/Xorg') ?? (path ? undefined : whichSync('Xorg'));
 }
 
-/** Starts Xvfb on a free display: 24-bit, black root window, no TCP, no reset between clients. */
-export function startXvfb(options: XvfbOptions): Promise<XDisplay> {
-  return startDisplay({ ...options, server: 'xvfb' });
-}
-
 /** Starts a virtual display (see the module comment): 24-bit, black, no cursor, no TCP, 96 dpi. */
 export async function startDisplay(options: XDisplayOptions): Promise<XDisplay> {
   const server = options.server ?? 'xvfb';
   const common = ['-displayfd', '3', '-nolisten', 'tcp', '-noreset', '-br', '-dpi', '96', '-nocursor'];
+  // Xorg: its own configuration only (not the system's conf.d), its log beside it; never takes a VT.
+  const mode = server === 'xorg' ? dummyScreen(options.width, options.height, options.refreshHz ?? 60) : undefined;
+  const dir = mode && mkdtempSync(join(options.tmpDir ?? tmpdir(), 'web-record-xorg-'));
   let command: string;
   let args: string[];
-  let dir: string | undefined;
-  let mode: DummyScreen | undefined;
-  const size = { width: options.width, height: options.height, refreshHz: XVFB_REFRESH_HZ };
-  if (server === 'xorg') {
-    command = xorgBinary(options.path) ?? options.path ?? 'Xorg';
-    mode = dummyScreen(options.width, options.height, options.refreshHz ?? 60);
-    Object.assign(size, { width: mode.width, height: mode.height, refreshHz: mode.refreshHz });
-    dir = mkdtempSync(join(options.tmpDir ?? tmpdir(), 'web-record-xorg-'));
+  if (mode && dir) {
     mkdirSync(join(dir, 'conf.d'));
     writeFileSync(join(dir, 'xorg.conf'), mode.config);
-    // Its own configuration only (not the system's conf.d), its log beside it; never takes a VT.
+    command = xorgBinary(options.path) ?? options.path ?? 'Xorg';
     const own = ['-config', join(dir, 'xorg.conf'), '-configdir', join(dir, 'conf.d'), '-logfile', join(dir, 'xorg.log')];
     args = [...common, ...own, '-novtswitch', '-sharevts', '-keeptty'];
   } else {
@@ -216,7 +201,8 @@ export async function startDisplay(options: XDisplayOptions): Promise<XDisplay> 
     if (mode && dir && readFileSync(join(dir, 'xorg.log'), 'utf8').includes(`Not using mode "${mode.name}"`)) {
       throw new Error(`the dummy driver rejected the mode ${mode.name}`);
     }
-    return new RunningDisplay(child, number, size.width, size.height, server, size.refreshHz, removeDir);
+    const { width, height, refreshHz } = mode ?? { ...options, refreshHz: XVFB_REFRESH_HZ };
+    return new RunningDisplay(child, number, width, height, server, refreshHz, removeDir);
   } catch (err) {
     await terminate(child, { graceMs: 1000 });
     removeDir();
