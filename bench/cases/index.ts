@@ -35,11 +35,11 @@ registerCase({ id: 'web-record-plain', title: 'web-record, 720p30, plain page', 
   run: (ctx) => runWebRecord(plainPage(ctx), { id: 'web-record-plain', label: 'web-record plain page', class: 'plain', width: 1280, height: 720, mode: 'auto' }) });
 registerCase({ id: 'web-record-x2-plain', title: 'web-record, two recordings at once, plain page', kind: 'web-record',
   run: (ctx) => runWebRecord(plainPage(ctx), { id: 'web-record-x2-plain', label: 'web-record x2 plain page', class: 'plain', width: 1280, height: 720, mode: 'auto', count: 2 }) });
-// The opt-in display whose refresh is the frame rate (displayServer: 'xorg'), same pages.
-registerCase({ id: 'web-record-xorg', title: 'web-record, 720p30, Xorg display at 30 Hz', kind: 'web-record',
-  run: (ctx) => runWebRecord(ctx, { id: 'web-record-xorg', label: 'web-record Xorg 30 Hz', class: '720p', width: 1280, height: 720, mode: 'display', displayServer: 'xorg' }) });
-registerCase({ id: 'web-record-xorg-plain', title: 'web-record, 720p30, Xorg display at 30 Hz, plain page', kind: 'web-record',
-  run: (ctx) => runWebRecord(plainPage(ctx), { id: 'web-record-xorg-plain', label: 'web-record Xorg 30 Hz plain page', class: 'plain', width: 1280, height: 720, mode: 'display', displayServer: 'xorg' }) });
+// The display of machines without Xorg's dummy driver (displayServer: 'xvfb', 60 Hz), same pages.
+registerCase({ id: 'web-record-xvfb', title: 'web-record, 720p30, on Xvfb (60 Hz)', kind: 'web-record',
+  run: (ctx) => runWebRecord(ctx, { id: 'web-record-xvfb', label: 'web-record Xvfb 60 Hz', class: '720p', width: 1280, height: 720, mode: 'display', displayServer: 'xvfb' }) });
+registerCase({ id: 'web-record-xvfb-plain', title: 'web-record, 720p30, on Xvfb (60 Hz), plain page', kind: 'web-record',
+  run: (ctx) => runWebRecord(plainPage(ctx), { id: 'web-record-xvfb-plain', label: 'web-record Xvfb 60 Hz plain page', class: 'plain', width: 1280, height: 720, mode: 'display', displayServer: 'xvfb' }) });
 registerCase({ id: 'peer-x11grab-plain', title: 'naive x11grab, plain page', kind: 'peer', run: (ctx) => x11grabPeer(plainPage(ctx), 1280, 720, 'plain') });
 registerCase({ id: 'browser-alone-plain', title: 'the browser alone, plain page', kind: 'section', run: (ctx) => browserAlone(plainPage(ctx), 'plain page') });
 // The service section (bench/cases/service.ts): throughput, control latency, take-over, finalize;

@@ -85,7 +85,9 @@ export async function doctor(argv: string[]): Promise<number> {
         name: 'Xorg dummy display',
         ok: !notXorg,
         required: false,
-        detail: notXorg ? `not available for displayServer 'xorg': ${notXorg}` : `starts: displayServer 'xorg' is available (a screen refreshing at the frame rate)`,
+        detail: notXorg
+          ? `not available (recordings use Xvfb at 60 Hz: more CPU): ${notXorg}`
+          : `starts: recordings use a screen refreshing at the frame rate, grabs locked to its frames`,
         fix: apt('xserver-xorg-core xserver-xorg-video-dummy'),
       });
     }

@@ -113,7 +113,7 @@ async function one(i: number): Promise<Record<string, unknown>> {
     // group's timeline: wall = mp4 time + its first frame's position + origin (+ videoDelay for video).
     let latency: Record<string, unknown> | undefined;
     if (argv.includes('--latency')) {
-      const bench = await (b as ChromiumSession).evaluate<{ startedAt: number } | undefined>('window.__bench');
+      const bench = await (b as ChromiumSession).evaluate<{ startedAt: number; flashes: Array<{ skewMs: number | null }> } | undefined>('window.__bench');
       const [g] = await listGroups(segmentDir);
       const span = g && (await groupTimeline(g));
       if (bench && g?.meta?.origin !== undefined && span) {
@@ -127,7 +127,9 @@ async function one(i: number): Promise<Record<string, unknown>> {
         const med = (v: number[]): number => [...v].sort((x, y) => x - y)[v.length >> 1] ?? NaN;
         const video = a.flashes.map((t) => rel(t, delay));
         const audio = a.audio.beeps.map((t) => rel(t, 0));
-        latency = { videoMedianMs: med(video), audioMedianMs: med(audio), video, audio };
+        // The page's own error: beep heard - flash frame presented, as it predicted (<= half a frame).
+        const skew = bench.flashes.map((f) => f.skewMs).filter((v): v is number => v !== null);
+        latency = { videoMedianMs: med(video), audioMedianMs: med(audio), pageSkewMedianMs: med(skew), video, audio };
       }
     }
     return {

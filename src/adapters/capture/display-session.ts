@@ -1,9 +1,9 @@
 /**
  * Display capture ('video+audio'): the page runs in a headful Chromium on its own X display
- * (x-display.ts: Xvfb, or on request Xorg's dummy driver refreshing at the frame rate)
- * and plays into its own PulseAudio null sink; ffmpeg grabs both.
+ * (x-display.ts: Xorg's dummy driver refreshing at the frame rate, or Xvfb at 60 Hz) and plays
+ * into its own PulseAudio null sink; ffmpeg grabs both.
  *
- * The command line (720p30 shown):
+ * The command line (720p30 on Xvfb shown):
  *
  *   ffmpeg -progress pipe:1 -stats_period 0.25 -hide_banner -nostats -loglevel info
  *     -thread_queue_size 32 -probesize 32 -analyzeduration 0 -fpsprobesize 0
@@ -21,17 +21,25 @@
  *       -individual_header_trailer 0 -segment_list gNNNN.csv -segment_list_type csv
  *       -segment_list_flags live gNNNN-%05d.ts
  *
+ * On Xorg the grabs are locked to the screen's frames (grab-lock.ts): a first input
+ * `-probesize 32 -analyzeduration 0 -ar 8000 -ac 1 -f s16le -i unix:<gate>` holds ffmpeg until
+ * the instant that opens x11grab at the planned phase, x11grab grabs once per frame
+ * (`-framerate 1000000/33333` at 30 fps: Chromium's interval exactly), and the maps are `1:v`
+ * and `2:a`.
+ *
  * A/V sync: x11grab and pulse both stamp packets with the wall clock (x11grab: grab time; pulse:
  * capture time = now - source latency). Without `-copyts` ffmpeg rebases each input on its own
  * first packet, and the two inputs open one after the other, which is the 100+ ms, run-to-run
  * varying offset other recorders show. With `-copyts` and the same `-itsoffset -T0` on both,
  * they keep one common time base (T0 = the planned group start - 1 s; `trim`/`atrim` drop what
  * was grabbed before the planned start, sample-exactly for audio). What remains is the display
- * path's own delay (`videoDelayMs`): a frame reaches the X server some vsyncs after the page
- * drew it, and the grab (at twice the frame rate, see grabRate) sees it up to half a frame
- * interval later; the median of that delay is taken off the video timestamps. (It varies from
- * run to run with the grab's phase and the number of frames Chromium's compositor keeps in
- * flight, so the A/V offset of one recording is constant but sits within about +-20 ms.)
+ * path's own delay (`videoDelayMs`, see videoDelayFor): a frame reaches the X server some
+ * refreshes after the page drew it, and the grab sees it some time later.
+ * - Xvfb: the grab (at twice the frame rate, see grabRate) runs at a phase to the screen that
+ *   differs per run, so the delay of one recording is constant but sits within about +-20 ms.
+ * - Xorg: the grab's phase is fixed, and timeline 0 is placed so that every grab, less the
+ *   delay, is at the centre of its frame slot; what still varies per run is whether Chromium
+ *   shows a frame one or two refreshes after it drew it (see videoDelayFor).
  */
 import type { BrowserSession } from '../../core/browser.js';
 import type { BrowserRequirements, CaptureOpenOptions, CaptureStartOptions } from '../../core/capture.js';
@@ -39,9 +47,14 @@ import { WebRecordError } from '../../core/errors.js';
 import { ffmpegCommand } from '../ffmpeg/args.js';
 import { audioEncodeOptions, even, segmentOutput, videoEncodeOptions, videoFilter, type EncoderOptions } from './encoder.js';
 import type { PulseServer, PulseSink } from './pulse.js';
-import { AUDIO_LEVEL_KEY, SegmentCaptureSession, type GroupPlan, type SessionConfig } from './session-base.js';
+import { AUDIO_LEVEL_KEY, MAX_SPAWN_ATTEMPTS, SegmentCaptureSession, SpawnAgain, type GroupPlan, type SessionConfig } from './session-base.js';
 import type { Logger } from '../../core/logger.js';
 import { startDisplay, type DisplayServer, type XDisplay } from './x-display.js';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FfmpegProcess } from '../ffmpeg/process.js';
+import { randomBytes } from 'node:crypto';
+import { GATE_INPUT_OPTIONS, GrabGate, grabClock, grabTiming, InputStartReader, monoUs, wallMinusMonoUs, wrap, type GrabClock, type GrabTiming } from './grab-lock.js';
 
 /** Which X server a session starts, and how. */
 export interface DisplayChoice {
@@ -69,13 +82,17 @@ async function startScreen(size: { width: number; height: number }, choice: Disp
 }
 
 /**
- * The display path's delay (ms) for a display, see the module comment. Xvfb (60 Hz): 15 ms,
- * measured (it centres the A/V offsets of 14 benchmark recordings). Xorg at `refreshHz`: a frame
- * is drawn, composited and shown on its refresh clock, so the delay scales with the interval:
- * 0.66 intervals (22 ms at 30 Hz, measured; 11 ms at 60 Hz).
+ * The display path's delay (ms) for a display, see the module comment.
+ * - Xvfb (60 Hz): 15 ms, measured (it centres the A/V offsets of 14 benchmark recordings).
+ * - Xorg (grabs locked to the frames, see grab-lock.ts): a frame is on the screen from the
+ *   refresh after the page drew it, or (in some runs, for the whole run: Chromium's pipeline
+ *   holds one frame more) the refresh after that; the grab sees it {@link GRAB_PHASE} intervals
+ *   later. Picture and sound were measured on the heavy bench page at 30 Hz (19 runs, 6 of them
+ *   one frame later): 1.07 intervals (36 ms at 30 Hz) puts the two kinds of run about as far
+ *   from 0 on either side (A/V about +17 and -17 ms, each +-10 ms with the sound's own latency).
  */
 export function videoDelayFor(display: Pick<XDisplay, 'server' | 'refreshHz'>): number {
-  return display.server === 'xvfb' ? XVFB_VIDEO_DELAY_MS : Math.round((0.66 * 1000) / display.refreshHz);
+  return display.server === 'xvfb' ? XVFB_VIDEO_DELAY_MS : Math.round(1070 / display.refreshHz);
 }
 
 /** Display-path delay on Xvfb (ms), see {@link videoDelayFor}. */
@@ -90,6 +107,8 @@ export interface DisplaySessionConfig extends SessionConfig {
   videoDelayMs?: number;
   /** Milliseconds from spawning ffmpeg to the planned start of a group. */
   startupMs: number;
+  /** Locked grabs (Xorg): timing learnt by the driver's earlier sessions. */
+  grabClock?: GrabClock;
 }
 
 /** Where a group's timeline starts (s): far enough from 0 that nothing is negative. */
@@ -113,6 +132,50 @@ function grabRate(fps: number, width: number, height: number): number {
   return fps * 2 <= 60 && width * height <= 1920 * 1080 ? fps * 2 : fps;
 }
 
+/** A group's grab lock: see planLock. */
+interface GroupLock extends GrabTiming {
+  /** Wall clock minus monotonic clock (µs). */
+  off: number;
+  /** A planned open of x11grab (monotonic µs); any whole number of grab intervals from it will do. */
+  openRef: number;
+  /** Timeline 0 (unix µs). */
+  originUs: number;
+  gate: GrabGate;
+  /** The first grab's wall-clock time (unix µs), from ffmpeg's stderr. */
+  start: Promise<number>;
+  onLine(line: string): void;
+}
+
+/**
+ * Where in a frame the grabs are placed, in frame intervals after it begins: after the screen
+ * has changed, before the next frame can change it. Measured on the heavy bench page at 30 Hz
+ * (duplicated frames in runs of 12 s): grabs at 2 ms 20/124, 5 ms 65/1, 14 ms 0/5/7,
+ * 20 ms 4/2/4/0, 25 ms 1/0/1, 26 ms 1/1/1/1/0/1/0, 28 ms 1/0/0/2/0/1/0, 30 ms 2/0/0/0, 32 ms 0/0/5/3.
+ */
+export const GRAB_PHASE = 0.8;
+/** A grab phase missed by more than this (in frame intervals: 4 ms at 30 Hz) spawns the group again. */
+const PHASE_TOLERANCE = 0.12;
+/** The planned grab phase in µs, for a frame of `frameUs`. */
+const phaseUs = (frameUs: number): number => Math.round(GRAB_PHASE * frameUs);
+
+/** Resolves `p`, unless ffmpeg exits or `timeoutMs` passes first. */
+async function untilExit<T>(proc: FfmpegProcess, p: Promise<T>, timeoutMs: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      p,
+      proc.done.then((exit): never => {
+        throw new WebRecordError('RecordFailed', `capture failed to start: ${exit.errorLine ?? `ffmpeg exited (${exit.code})`}`);
+      }),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new WebRecordError('RecordFailed', `capture did not start within ${timeoutMs} ms: ${proc.errorLine() ?? 'no frame'}`)), timeoutMs);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** One AAC frame (the encoder's priming delay): 1024 samples at 48 kHz. */
 const AAC_FRAME = 1024 / 48000;
 
@@ -128,6 +191,10 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
   readonly mode = 'video+audio' as const;
   readonly browser: BrowserRequirements;
   private origin = { x: 0, y: 0 };
+  /** The current group's grab lock (Xorg displays). */
+  private lock: GroupLock | undefined;
+  private grabPhase: number | undefined;
+  private readonly clock: GrabClock;
   /**
    * Releases the silent loopback that keeps the sink responsive for the session's life (see
    * PulseServer.wake). It is set up when the sink is made, before the browser starts: waking a
@@ -144,6 +211,7 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
     private sink: PulseSink,
   ) {
     super(open, cfg);
+    this.clock = cfg.grabClock ?? grabClock();
     this.browser = {
       env: { DISPLAY: screen.display, PULSE_SERVER: pulse.server, PULSE_SINK: sink.name },
       // Kiosk on a larger screen gives a viewport of exactly width x height at (0,0) without a
@@ -215,16 +283,20 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
     return this.pulse.wake(this.sink.name).catch(() => async () => undefined);
   }
 
-  protected planGroup(group: number, notBefore = 0): GroupPlan {
+  protected async planGroup(group: number, notBefore = 0): Promise<GroupPlan> {
     const { width, height, fps, segmentDir } = this.open;
     // The group starts at a planned instant, when ffmpeg is surely up (see session-base) and not
     // before `notBefore`; its timeline origin is 1 s before, so that no timestamp is negative
-    // (AAC priming included).
-    const startWall = Math.max(Date.now() + this.startupMs(this.cfg.startupMs), notBefore);
-    const origin = startWall / 1000 - TIMELINE_START;
+    // (AAC priming included). Locked grabs move it up to one frame later (see planLock).
+    const earliest = Math.max(Date.now() + this.startupMs(this.cfg.startupMs), notBefore);
+    const lock = this.screen.server === 'xorg' ? await this.planLock(grabTiming(fps, this.screen.refreshHz), earliest) : undefined;
+    const origin = lock ? lock.originUs / 1e6 : earliest / 1000 - TIMELINE_START;
+    const startWall = (origin + TIMELINE_START) * 1000;
     const offset = (s: number): string => (-s).toFixed(6);
     const seg = segmentOutput(segmentDir, group, this.cfg.encoder);
-    const args = ffmpegCommand({ loglevel: 'info' })
+    const command = ffmpegCommand({ loglevel: 'info' });
+    if (lock) command.input({ url: `unix:${lock.gate.path}`, format: 's16le', options: GATE_INPUT_OPTIONS });
+    const args = command
       .input({
         url: `${this.screen.display}+${this.origin.x},${this.origin.y}`,
         format: 'x11grab',
@@ -235,7 +307,7 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
           ['analyzeduration', 0],
           ['fpsprobesize', 0],
           ['draw_mouse', 0],
-          ['framerate', grabRate(fps, width, height)],
+          ['framerate', lock ? `1000000/${lock.grabUs}` : grabRate(fps, width, height)],
           ['video_size', `${even(width)}x${even(height)}`],
           ['itsoffset', offset(origin + this.videoDelayMs / 1000)],
         ],
@@ -257,7 +329,7 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
       })
       .output({
         ...seg,
-        maps: ['0:v', '1:a'],
+        maps: lock ? ['1:v', '2:a'] : ['0:v', '1:a'],
         options: [
           ['copyts', true],
           // The first frame kept is the one the constant frame rate puts exactly at the start,
@@ -283,9 +355,70 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
     return { args, startWall, timelineStart: TIMELINE_START, tailMs: 250 + this.videoDelayMs, origin: origin * 1000, videoDelayMs: this.videoDelayMs };
   }
 
+  /**
+   * Plans grabs locked to the screen's frames (see grab-lock.ts): x11grab's device opens
+   * {@link GRAB_PHASE} of an interval after a frame begins, and timeline 0 is placed so that each grab, less
+   * the video delay, is at the centre of a frame slot. Opens the gate ffmpeg will wait at.
+   */
+  private async planLock(timing: GrabTiming, earliest: number): Promise<GroupLock> {
+    await this.lock?.gate.close();
+    this.lock = undefined;
+    const off = wallMinusMonoUs();
+    const openRef = Math.floor(monoUs() / timing.frameUs) * timing.frameUs + phaseUs(timing.frameUs);
+    const at = openRef + off - this.videoDelayMs * 1000;
+    const originUs = at + Math.ceil((earliest * 1000 - TIMELINE_START * 1e6 - at) / timing.grabUs) * timing.grabUs;
+    const gate = await GrabGate.open(join(tmpdir(), `web-record-gate-${process.pid}-${randomBytes(4).toString('hex')}.sock`));
+    let started!: (us: number) => void;
+    const start = new Promise<number>((r) => (started = r));
+    const reader = new InputStartReader(1);
+    this.lock = { ...timing, off, openRef, originUs, gate, start, onLine: (line) => {
+      const us = reader.push(line);
+      if (us !== undefined) started(us);
+    } };
+    return this.lock;
+  }
+
+  protected override onStartupLine(line: string): void {
+    this.lock?.onLine(line);
+  }
+
+  /**
+   * Locked grabs: lets ffmpeg through the gate so that x11grab opens at the planned phase, and
+   * checks the phase reached (its first grab); a miss of more than {@link PHASE_TOLERANCE}
+   * spawns the group again.
+   */
+  protected override async afterSpawn(proc: FfmpegProcess): Promise<void> {
+    const lock = this.lock;
+    if (!lock) return;
+    try {
+      await untilExit(proc, lock.gate.connected(), this.cfg.startTimeoutMs ?? 15_000);
+      const open = lock.openRef + Math.ceil((monoUs() + 1000 + this.clock.gateDelayUs - lock.openRef) / lock.grabUs) * lock.grabUs;
+      const released = await lock.gate.release(open - this.clock.gateDelayUs);
+      const firstGrab = (await untilExit(proc, lock.start, this.cfg.startTimeoutMs ?? 15_000)) - lock.off;
+      const opened = firstGrab - lock.grabUs;
+      this.clock.gateDelayUs = Math.min(20_000, Math.max(0, opened - released));
+      const missUs = wrap(opened - open, lock.grabUs);
+      this.grabPhase = wrap(opened - lock.openRef, lock.frameUs) + phaseUs(lock.frameUs);
+      this.cfg.logger.debug({ taskId: this.open.taskId, group: this.group, missMs: missUs / 1000, gateMs: (opened - released) / 1000 }, 'capture grab phase');
+      if (Math.abs(missUs) > PHASE_TOLERANCE * lock.frameUs && this.spawnAttempt < MAX_SPAWN_ATTEMPTS - 1) {
+        throw new SpawnAgain(`the grabs are ${(missUs / 1000).toFixed(1)} ms off their phase`);
+      }
+    } finally {
+      await lock.gate.close();
+    }
+  }
+
   /** Milliseconds taken off video timestamps (see the module comment). */
   get videoDelayMs(): number {
     return this.cfg.videoDelayMs ?? videoDelayFor(this.screen);
+  }
+
+  /**
+   * Where the current group's grabs fall in the screen's frames: ms after a frame begins (from
+   * the first grab's time), or undefined when they are not locked (Xvfb).
+   */
+  get grabPhaseMs(): number | undefined {
+    return this.grabPhase === undefined ? undefined : this.grabPhase / 1000;
   }
 
   /** The X display (`:N`) this session grabs. */
@@ -299,6 +432,7 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
   }
 
   protected async release(): Promise<void> {
+    await this.lock?.gate.close();
     await this.awake?.().catch(() => undefined);
     await this.sink.remove().catch(() => undefined);
     await this.screen.close();

@@ -10,6 +10,7 @@ import { whichSync } from '../ffmpeg/child.js';
 import { ffmpegPath } from '../ffmpeg/paths.js';
 import { ffmpegFeatures, ffmpegVersion } from '../ffmpeg/probe.js';
 import { DisplayCaptureSession } from './display-session.js';
+import { grabClock, type GrabClock } from './grab-lock.js';
 import type { EncoderOptions } from './encoder.js';
 import { finalizeSegments } from './finalize.js';
 import { PulseServer } from './pulse.js';
@@ -25,14 +26,16 @@ export interface FfmpegCaptureOptions {
    */
   mode?: 'auto' | 'display' | 'screencast';
   /**
-   * Display mode: the X server. `xvfb` (default): Xvfb, whose screen refreshes at 60 Hz.
-   * `xorg`: Xorg's dummy driver, on a screen that refreshes at the recording's frame rate, so
-   * the browser draws only the frames that are recorded: about a quarter less CPU on a page that
-   * animates, but the page's frames and the recording's frame slots then tick at the same rate
-   * at a phase that differs per recording, so some recordings repeat and skip frames in pairs
-   * and the A/V offset varies more (docs/benchmarks.md: the `Xorg 30 Hz` rows). `auto`: Xorg
-   * when it and its dummy driver start here (apt `xserver-xorg-core xserver-xorg-video-dummy`),
-   * else Xvfb. `probe()` names the one in use (`details.displayServer`).
+   * Display mode: the X server.
+   * - `xorg`: Xorg's dummy driver, on a screen that refreshes at the recording's frame rate, so
+   *   the browser draws only the frames that are recorded (about a quarter less CPU on a page
+   *   that animates), with ffmpeg's grabs locked to the browser's frames (one grab per frame, at
+   *   a fixed phase after the screen changed: no repeated or skipped frames from the grab).
+   * - `xvfb`: Xvfb, whose screen refreshes at 60 Hz; grabs at twice the frame rate, at a phase
+   *   that differs per recording.
+   * - `auto` (default): Xorg when it and its dummy driver start here (apt `xserver-xorg-core
+   *   xserver-xorg-video-dummy`), else Xvfb; a session whose Xorg fails to start uses Xvfb.
+   * `probe()` names the one in use (`details.displayServer`).
    */
   displayServer?: 'auto' | 'xorg' | 'xvfb';
   /** ffmpeg / ffprobe executables (default `$WEB_RECORD_FFMPEG` / `$WEB_RECORD_FFPROBE`, else `PATH`). */
@@ -48,12 +51,12 @@ export interface FfmpegCaptureOptions {
   encoder?: EncoderOptions;
   /**
    * Display mode: milliseconds taken off video timestamps for the display path's delay (a
-   * frame reaches the X server some vsyncs after the page drew it, and the grab sees it up to
-   * half a frame interval later). Default: by display (`videoDelayFor`): 15 on Xvfb, 0.66 refresh
-   * intervals on Xorg (22 at 30 fps); measured to put the mean A/V offset of the benchmark's
-   * recordings (Chromium 156, 30 fps, light and heavy pages) near 0. The delay itself varies from
-   * run to run (constant within a run) with the phases of the page's frames, the display and the
-   * grab.
+   * frame reaches the screen some refreshes after the page drew it, and the grab sees it some
+   * time later). Default: by display (`videoDelayFor`): 15 on Xvfb, 1.07 refresh intervals on
+   * Xorg (36 at 30 fps); measured to put the A/V offsets of the benchmark's recordings (Chromium
+   * 156, 30 fps) near 0. The delay itself varies from run to run (constant within a run): with
+   * the grab's phase on Xvfb, with whether Chromium shows a frame one or two refreshes after it
+   * drew it on Xorg.
    */
   videoDelayMs?: number;
   /** Milliseconds `start()` waits for the first frame (default 15 000). */
@@ -96,6 +99,8 @@ export interface FfmpegCaptureDriver extends CaptureDriver {
   readonly sessions: ReadonlySet<CaptureSession>;
   /** Process id of the shared PulseAudio daemon, when running. */
   readonly pulsePid: number | undefined;
+  /** What the driver learnt of this machine's timing for locked grabs (Xorg), see grab-lock.ts. */
+  readonly grabClock: GrabClock;
 }
 
 /**
@@ -116,12 +121,13 @@ export function ffmpegCapture(options: FfmpegCaptureOptions = {}): FfmpegCapture
     startTimeoutMs: options.startTimeoutMs,
     priority: options.encoderPriority ?? -5,
     startupHistory: new Map<string, number[]>(),
+    grabClock: grabClock(),
   };
 
   let server: Promise<{ server: DisplayServer; reason?: string }> | undefined;
   /** The X server of display sessions: Xorg when asked for or when it starts here, else Xvfb. */
   function displayServer(): Promise<{ server: DisplayServer; reason?: string }> {
-    const wanted = options.displayServer ?? 'xvfb';
+    const wanted = options.displayServer ?? 'auto';
     if (wanted !== 'auto') return Promise.resolve({ server: wanted });
     server ??= xorgStarts(options).then((reason) => (reason ? { server: 'xvfb' as const, reason } : { server: 'xorg' as const }));
     return server;
@@ -182,6 +188,7 @@ export function ffmpegCapture(options: FfmpegCaptureOptions = {}): FfmpegCapture
   return {
     name: 'ffmpeg',
     sessions,
+    grabClock: base.grabClock,
 
     get pulsePid() {
       return pulse.pid;
@@ -195,7 +202,7 @@ export function ffmpegCapture(options: FfmpegCaptureOptions = {}): FfmpegCapture
       let session: CaptureSession;
       if (mode === 'video+audio') {
         const { server } = await displayServer();
-        const display = { server, refreshHz: displayRefresh(open.fps), xorgPath: options.xorgPath, xvfbPath: options.xvfbPath, tmpDir: options.tmpDir, fallback: options.displayServer === 'auto' };
+        const display = { server, refreshHz: displayRefresh(open.fps), xorgPath: options.xorgPath, xvfbPath: options.xvfbPath, tmpDir: options.tmpDir, fallback: (options.displayServer ?? 'auto') === 'auto' };
         session = await DisplayCaptureSession.create(open, { ...base, encoder, display, videoDelayMs: options.videoDelayMs, startupMs: options.startupMs ?? 1000 }, pulse);
       } else session = await ScreencastCaptureSession.create(open, { ...base, encoder });
       sessions.add(session);
@@ -223,7 +230,8 @@ export function ffmpegCapture(options: FfmpegCaptureOptions = {}): FfmpegCapture
   };
 }
 
-export { DisplayCaptureSession, screenSize, videoDelayFor, XVFB_VIDEO_DELAY_MS } from './display-session.js';
+export { DisplayCaptureSession, GRAB_PHASE, screenSize, videoDelayFor, XVFB_VIDEO_DELAY_MS } from './display-session.js';
+export type { GrabClock } from './grab-lock.js';
 export type { EncoderOptions } from './encoder.js';
 export { aesKeyBytes, finalizeSegments, parsePlaylist } from './finalize.js';
 export { PulseServer } from './pulse.js';

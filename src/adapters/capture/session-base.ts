@@ -59,6 +59,14 @@ export interface GroupPlan {
   videoDelayMs?: number;
 }
 
+/**
+ * Thrown by a mode's `afterSpawn` when this ffmpeg started wrong (e.g. its grabs missed their
+ * phase, see grab-lock.ts) and the group should be spawned again, before anything was recorded.
+ */
+export class SpawnAgain extends Error {}
+/** Spawns of one group at most (the last is kept however it started). */
+export const MAX_SPAWN_ATTEMPTS = 3;
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 /** ffmpeg prints this once its inputs are open and it starts processing. */
 const READY_RE = /Press \[q\] to stop/;
@@ -131,7 +139,14 @@ export abstract class SegmentCaptureSession implements CaptureSession {
   }
 
   /** ffmpeg command line and timing for `group` (`notBefore`: see CaptureStartOptions). */
-  protected abstract planGroup(group: number, notBefore?: number): GroupPlan;
+  protected abstract planGroup(group: number, notBefore?: number): GroupPlan | Promise<GroupPlan>;
+  /** Each stderr line of ffmpeg's start-up (up to its `Press [q]`), for the mode. */
+  protected onStartupLine(_line: string): void {}
+  /**
+   * Which spawn of the group this is (0 first): a mode's `afterSpawn` may throw {@link SpawnAgain}
+   * while it is below {@link MAX_SPAWN_ATTEMPTS} - 1.
+   */
+  protected spawnAttempt = 0;
   /** Whether media goes into ffmpeg's stdin (then stop ends stdin instead of sending `q`). */
   protected readonly stdinData: boolean = false;
   /** Called once ffmpeg is spawned (start feeding it; set `startWall` if the plan has none). */
@@ -202,6 +217,18 @@ export abstract class SegmentCaptureSession implements CaptureSession {
   }
 
   private async startGroup(notBefore?: number): Promise<void> {
+    for (this.spawnAttempt = 0; ; this.spawnAttempt++) {
+      try {
+        return await this.spawnGroup(notBefore);
+      } catch (err) {
+        if (!(err instanceof SpawnAgain) || this.spawnAttempt >= MAX_SPAWN_ATTEMPTS - 1) throw err;
+        this.config.logger.debug({ taskId: this.open.taskId, group: this.group, why: err.message }, 'capture spawned again');
+        await removeGroup(this.open.segmentDir, this.group);
+      }
+    }
+  }
+
+  private async spawnGroup(notBefore?: number): Promise<void> {
     this.group = await nextGroup(this.open.segmentDir);
     this.staleGroup = false;
     this.groupBytes = 0;
@@ -212,7 +239,7 @@ export abstract class SegmentCaptureSession implements CaptureSession {
     this.history = [];
     this.lastDup = 0;
     this.stalled = false;
-    const plan = this.planGroup(this.group, notBefore);
+    const plan = await this.planGroup(this.group, notBefore);
     this.plan = plan;
     this.config.logger.debug({ taskId: this.open.taskId, group: this.group, args: plan.args }, 'capture ffmpeg');
     let readyAt: number | undefined;
@@ -233,6 +260,7 @@ export abstract class SegmentCaptureSession implements CaptureSession {
         }
         if (line.includes('[Parsed_ametadata')) return;
         if (readyAt !== undefined) return;
+        this.onStartupLine(line);
         if (READY_RE.test(line)) readyAt = Date.now();
         this.config.logger.debug({ taskId: this.open.taskId, ms: Date.now() - spawnedAt, line }, 'ffmpeg startup');
       },
@@ -278,6 +306,7 @@ export abstract class SegmentCaptureSession implements CaptureSession {
     } catch (err) {
       await proc.kill();
       await this.afterExit();
+      if (err instanceof SpawnAgain) throw err;
       throw err instanceof WebRecordError ? err : new WebRecordError('RecordFailed', `capture did not start: ${String(err)}`, { cause: err });
     }
     this.lastAdvance = Date.now();

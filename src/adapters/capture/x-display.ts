@@ -1,17 +1,14 @@
 /**
  * Virtual X displays, one per task, from one of two X servers:
  *
- * - `xvfb` (the default of the capture): Xvfb, whose screen always refreshes at 60 Hz (it
- *   offers no other mode).
- * - `xorg`: Xorg with the dummy video driver, on a screen mode whose refresh rate is the
- *   recording's frame rate (see {@link displayRefresh}). Chromium paces its drawing by the
- *   display's refresh, so on a 30 Hz display it draws 30 frames a second, the frames the
- *   recording keeps, and not 60 of which half are thrown away: Chromium and the X server cost
- *   about half as much CPU on a page that animates (measured: 0.18 vs 0.35 CPU s/s, heavy
- *   benchmark page, no recording). Chromium begins its frames at whole multiples of the interval
- *   (in whole microseconds, 33 333 at 30 Hz) on the monotonic clock, on either server; on a screen
- *   at the frame rate, the grabs (on ffmpeg's own clock) can fall where the screen changes, which
- *   repeats and skips frames in pairs: why this is not the default (see FfmpegCaptureOptions).
+ * - `xorg` (the capture's choice when it starts here): Xorg with the dummy video driver, on a
+ *   screen mode whose refresh rate is the recording's frame rate (see {@link displayRefresh}).
+ *   Chromium paces its drawing by the display's refresh, so on a 30 Hz display it draws 30
+ *   frames a second, the frames the recording keeps, and not 60 of which half are thrown away:
+ *   Chromium and the X server cost about half as much CPU on a page that animates (measured:
+ *   0.18 vs 0.35 CPU s/s, heavy benchmark page, no recording). The grabs are locked to the
+ *   browser's frames (grab-lock.ts).
+ * - `xvfb`: Xvfb, whose screen always refreshes at 60 Hz (it offers no other mode).
  *
  * Both pick a free display number themselves (`-displayfd`): they take the lock file
  * `/tmp/.X<n>-lock` atomically, so concurrent tasks and other programs never collide, and report
