@@ -86,8 +86,8 @@ export async function doctor(argv: string[]): Promise<number> {
         ok: !notXorg,
         required: false,
         detail: notXorg
-          ? `not available (recordings use Xvfb at 60 Hz: more CPU): ${notXorg}`
-          : `starts: recordings use a screen refreshing at the frame rate, grabs locked to its frames`,
+          ? `not available (displayServer 'auto', the default, uses Xvfb at 60 Hz: more CPU): ${notXorg}`
+          : `starts: displayServer 'auto' (the default) uses it: a screen refreshing at the frame rate`,
         fix: apt('xserver-xorg-core xserver-xorg-video-dummy'),
       });
     }

@@ -41,6 +41,9 @@
  *   delay, is at the centre of its frame slot; what still varies per run is whether Chromium
  *   shows a frame one or two refreshes after it drew it (see videoDelayFor).
  */
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { BrowserSession } from '../../core/browser.js';
 import type { BrowserRequirements, CaptureOpenOptions, CaptureStartOptions } from '../../core/capture.js';
 import { WebRecordError } from '../../core/errors.js';
@@ -50,10 +53,7 @@ import type { PulseServer, PulseSink } from './pulse.js';
 import { AUDIO_LEVEL_KEY, MAX_SPAWN_ATTEMPTS, SegmentCaptureSession, SpawnAgain, type GroupPlan, type SessionConfig } from './session-base.js';
 import type { Logger } from '../../core/logger.js';
 import { startDisplay, type DisplayServer, type XDisplay } from './x-display.js';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { FfmpegProcess } from '../ffmpeg/process.js';
-import { randomBytes } from 'node:crypto';
 import { GATE_INPUT_OPTIONS, GrabGate, grabClock, grabTiming, InputStartReader, monoUs, wallMinusMonoUs, wrap, type GrabClock, type GrabTiming } from './grab-lock.js';
 
 /** Which X server a session starts, and how. */
@@ -357,8 +357,8 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
 
   /**
    * Plans grabs locked to the screen's frames (see grab-lock.ts): x11grab's device opens
-   * {@link GRAB_PHASE} of an interval after a frame begins, and timeline 0 is placed so that each grab, less
-   * the video delay, is at the centre of a frame slot. Opens the gate ffmpeg will wait at.
+   * {@link GRAB_PHASE} of an interval after a frame begins, and timeline 0 is placed so that each
+   * grab, less the video delay, is at the centre of a frame slot. Opens the gate ffmpeg will wait at.
    */
   private async planLock(timing: GrabTiming, earliest: number): Promise<GroupLock> {
     await this.lock?.gate.close();
