@@ -54,7 +54,7 @@ import { AUDIO_LEVEL_KEY, MAX_SPAWN_ATTEMPTS, SegmentCaptureSession, SpawnAgain,
 import type { Logger } from '../../core/logger.js';
 import { startDisplay, type DisplayServer, type XDisplay } from './x-display.js';
 import type { FfmpegProcess } from '../ffmpeg/process.js';
-import { GATE_INPUT_OPTIONS, GrabGate, grabClock, grabTiming, InputStartReader, monoUs, wallMinusMonoUs, wrap, type GrabClock, type GrabTiming } from './grab-lock.js';
+import { GATE_INPUT_OPTIONS, GrabGate, grabClock, grabTiming, InputStartReader, learnGateDelay, monoUs, wallMinusMonoUs, wrap, type GrabClock, type GrabTiming } from './grab-lock.js';
 
 /** Which X server a session starts, and how. */
 export interface DisplayChoice {
@@ -396,7 +396,7 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
       const released = await lock.gate.release(open - this.clock.gateDelayUs);
       const firstGrab = (await untilExit(proc, lock.start, this.cfg.startTimeoutMs ?? 15_000)) - lock.off;
       const opened = firstGrab - lock.grabUs;
-      this.clock.gateDelayUs = Math.min(20_000, Math.max(0, opened - released));
+      learnGateDelay(this.clock, opened - released);
       const missUs = wrap(opened - open, lock.grabUs);
       this.grabPhase = wrap(opened - lock.openRef, lock.frameUs) + phaseUs(lock.frameUs);
       this.cfg.logger.debug({ taskId: this.open.taskId, group: this.group, missMs: missUs / 1000, gateMs: (opened - released) / 1000 }, 'capture grab phase');

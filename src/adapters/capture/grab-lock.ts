@@ -34,15 +34,25 @@ export function wallMinusMonoUs(): number {
 
 /**
  * What the driver has learnt of its machine, shared by its sessions: from the gate's release to
- * x11grab's open (µs), measured on each spawn (1.1-2.0 ms here, 4-5 ms for a cold first one).
+ * x11grab's open (µs), the median of the last five spawns (1.1-2.0 ms here, 4-8 ms for a cold
+ * or loaded one, 108 ms once for a cold first grab of 2560x1440).
  */
 export interface GrabClock {
   gateDelayUs: number;
+  /** The last measurements (µs). */
+  seen: number[];
 }
 
 /** A new {@link GrabClock}, before any measurement. */
 export function grabClock(): GrabClock {
-  return { gateDelayUs: 3000 };
+  return { gateDelayUs: 3000, seen: [] };
+}
+
+/** Adds a measured gate delay (µs) to `clock`. */
+export function learnGateDelay(clock: GrabClock, us: number): void {
+  if (clock.seen.push(Math.min(200_000, Math.max(0, us))) > 5) clock.seen.shift();
+  const sorted = [...clock.seen].sort((a, b) => a - b);
+  clock.gateDelayUs = sorted[sorted.length >> 1]!;
 }
 
 /** How grabs lock to a screen refreshing at `refreshHz` for a recording at `fps`. */

@@ -429,6 +429,7 @@ export abstract class SegmentCaptureSession implements CaptureSession {
     await writeMeta(this.open.segmentDir, this.group, this.meta(end)).catch(() => undefined);
     await this.beforeStop();
     if (this.plan!.tailMs > 0) await sleep(this.plan!.tailMs);
+    await this.catchUp(proc, end);
     const exit = await proc.stop({ graceMs: 8000 });
     await this.trackBytes();
     const last = await stat(join(this.open.segmentDir, segmentName(this.group, this.segIndex))).catch(() => undefined);
@@ -437,6 +438,29 @@ export abstract class SegmentCaptureSession implements CaptureSession {
     this.finishGroup(end);
     if (exit.signal === 'SIGKILL') {
       this.config.logger.warn({ taskId: this.open.taskId, group: this.group }, 'capture encoder had to be killed; the last segment may be cut short');
+    }
+  }
+
+  /**
+   * Waits until ffmpeg has encoded the group up to `end` when it runs behind: on a machine too
+   * slow to encode in real time (e.g. 2560x1440 on two slow cores) quitting would drop what it
+   * has not encoded yet. An encoder within 0.35 s of real time at its last report has nothing
+   * the tail did not cover; one further behind is waited for up to `end`, until its frame count
+   * stops moving for 2 s.
+   */
+  private async catchUp(proc: FfmpegProcess, end: number): Promise<void> {
+    const { fps } = this.open;
+    const frames = Math.floor(((end - this.startWall) / 1000) * fps) - 1;
+    const first = this.history.at(-1);
+    if (!first || ((Math.min(first.at, end) - this.startWall) / 1000) * fps - first.frame < 0.35 * fps) return;
+    let last = -1;
+    let movedAt = Date.now();
+    while (proc.running && this.proc === proc) {
+      const report = this.history.at(-1)!;
+      if (report.frame >= frames) return;
+      if (report.frame !== last) (last = report.frame), (movedAt = Date.now());
+      else if (Date.now() - movedAt > 2000) return;
+      await sleep(50);
     }
   }
 
