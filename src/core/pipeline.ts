@@ -180,6 +180,12 @@ export async function finishTask(ctx: RecorderContext, taskId: string, failure?:
   return task;
 }
 
+/** The update that records a re-drive's videos on `task` and clears its upload error. */
+function redriven(task: TaskRecord, videos: NonNullable<TaskRecord['result']>['videos']): Partial<TaskRecord> {
+  const { errorCode: _c, errorMessage: _m, ...rest } = task.result ?? {};
+  return { result: { ...rest, videos }, pendingFiles: undefined };
+}
+
 /**
  * Uploads again what a failed upload kept on disk (`recorder.redrive()`): on success the task's
  * `Result` gets its Videos and loses the `UploadFailed` error, the kept files are removed, and the
@@ -192,8 +198,17 @@ export async function redriveTask(ctx: RecorderContext, taskId: string): Promise
     throw new WebRecordError('InvalidStatus', 'only a finished task whose upload failed (Result.ErrorCode UploadFailed) can be re-driven');
   }
   const videos = await upload(ctx, task, task.pendingFiles, outputNames(task).dir);
-  const { errorCode: _c, errorMessage: _m, ...rest } = task.result;
-  const res = await ctx.store.update(taskId, { result: { ...rest, videos }, pendingFiles: undefined }, { status: 'finished', version: task.version });
+  // The task may have been written since it was read (e.g. the worker's last lease release
+  // after it finished): the update is retried on the current version while it still waits for
+  // a re-drive of the same files; another re-drive that got there first ends this one.
+  let current = task;
+  let res = await ctx.store.update(taskId, redriven(current, videos), { status: 'finished', version: current.version });
+  for (let tries = 0; !res.ok && tries < 5; tries++) {
+    const now = await ctx.store.get(taskId);
+    if (!now || now.status !== 'finished' || now.result?.errorCode !== 'UploadFailed' || JSON.stringify(now.pendingFiles) !== JSON.stringify(task.pendingFiles)) break;
+    current = now;
+    res = await ctx.store.update(taskId, redriven(current, videos), { status: 'finished', version: current.version });
+  }
   if (!res.ok) throw new WebRecordError('InvalidStatus', 'the task changed while it was re-driven (another re-drive?)');
   await rm(taskPaths(ctx, taskId).outDir, { recursive: true, force: true });
   ctx.emitStatus(res.task);
