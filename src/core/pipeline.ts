@@ -180,6 +180,11 @@ export async function finishTask(ctx: RecorderContext, taskId: string, failure?:
   return task;
 }
 
+/** Whether `task` is finished with an upload that failed and files kept for a re-drive. */
+function awaitsRedrive(task: TaskRecord): task is TaskRecord & { pendingFiles: NonNullable<TaskRecord['pendingFiles']> } {
+  return task.status === 'finished' && task.result?.errorCode === 'UploadFailed' && !!task.pendingFiles?.length;
+}
+
 /** The update that records a re-drive's videos on `task` and clears its upload error. */
 function redriven(task: TaskRecord, videos: NonNullable<TaskRecord['result']>['videos']): Partial<TaskRecord> {
   const { errorCode: _c, errorMessage: _m, ...rest } = task.result ?? {};
@@ -194,19 +199,18 @@ function redriven(task: TaskRecord, videos: NonNullable<TaskRecord['result']>['v
 export async function redriveTask(ctx: RecorderContext, taskId: string): Promise<TaskRecord> {
   const task = await ctx.store.get(taskId);
   if (!task) throw new WebRecordError('InvalidParam', 'invalid task id, task not found');
-  if (task.status !== 'finished' || task.result?.errorCode !== 'UploadFailed' || !task.pendingFiles?.length) {
+  if (!awaitsRedrive(task)) {
     throw new WebRecordError('InvalidStatus', 'only a finished task whose upload failed (Result.ErrorCode UploadFailed) can be re-driven');
   }
   const videos = await upload(ctx, task, task.pendingFiles, outputNames(task).dir);
   // The task may have been written since it was read (e.g. the worker's last lease release
   // after it finished): the update is retried on the current version while it still waits for
   // a re-drive of the same files; another re-drive that got there first ends this one.
-  let current = task;
+  let current: TaskRecord | undefined = task;
   let res = await ctx.store.update(taskId, redriven(current, videos), { status: 'finished', version: current.version });
   for (let tries = 0; !res.ok && tries < 5; tries++) {
-    const now = await ctx.store.get(taskId);
-    if (!now || now.status !== 'finished' || now.result?.errorCode !== 'UploadFailed' || JSON.stringify(now.pendingFiles) !== JSON.stringify(task.pendingFiles)) break;
-    current = now;
+    current = await ctx.store.get(taskId);
+    if (!current || !awaitsRedrive(current) || JSON.stringify(current.pendingFiles) !== JSON.stringify(task.pendingFiles)) break;
     res = await ctx.store.update(taskId, redriven(current, videos), { status: 'finished', version: current.version });
   }
   if (!res.ok) throw new WebRecordError('InvalidStatus', 'the task changed while it was re-driven (another re-drive?)');

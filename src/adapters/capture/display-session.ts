@@ -158,24 +158,6 @@ const PHASE_TOLERANCE = 0.12;
 /** The planned grab phase in µs, for a frame of `frameUs`. */
 const phaseUs = (frameUs: number): number => Math.round(GRAB_PHASE * frameUs);
 
-/** Resolves `p`, unless ffmpeg exits or `timeoutMs` passes first. */
-async function untilExit<T>(proc: FfmpegProcess, p: Promise<T>, timeoutMs: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      p,
-      proc.done.then((exit): never => {
-        throw new WebRecordError('RecordFailed', `capture failed to start: ${exit.errorLine ?? `ffmpeg exited (${exit.code})`}`);
-      }),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new WebRecordError('RecordFailed', `capture did not start within ${timeoutMs} ms: ${proc.errorLine() ?? 'no frame'}`)), timeoutMs);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /** One AAC frame (the encoder's priming delay): 1024 samples at 48 kHz. */
 const AAC_FRAME = 1024 / 48000;
 
@@ -391,10 +373,10 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
     const lock = this.lock;
     if (!lock) return;
     try {
-      await untilExit(proc, lock.gate.connected(), this.cfg.startTimeoutMs ?? 15_000);
+      await this.untilStarted(proc, lock.gate.connected());
       const open = lock.openRef + Math.ceil((monoUs() + 1000 + this.clock.gateDelayUs - lock.openRef) / lock.grabUs) * lock.grabUs;
       const released = await lock.gate.release(open - this.clock.gateDelayUs);
-      const firstGrab = (await untilExit(proc, lock.start, this.cfg.startTimeoutMs ?? 15_000)) - lock.off;
+      const firstGrab = (await this.untilStarted(proc, lock.start)) - lock.off;
       const opened = firstGrab - lock.grabUs;
       learnGateDelay(this.clock, opened - released);
       const missUs = wrap(opened - open, lock.grabUs);

@@ -314,26 +314,37 @@ export abstract class SegmentCaptureSession implements CaptureSession {
     this.watchdog.unref?.();
   }
 
-  private firstFrame(proc: FfmpegProcess): Promise<void> {
+  private async firstFrame(proc: FfmpegProcess): Promise<void> {
+    let poll: NodeJS.Timeout | undefined;
+    try {
+      await this.untilStarted(proc, new Promise<void>((resolve) => {
+        poll = setInterval(() => (proc.progress?.frame ?? 0) > 0 && resolve(), 10);
+      }));
+    } finally {
+      clearInterval(poll);
+    }
+  }
+
+  /**
+   * Resolves with `p` while ffmpeg starts, unless ffmpeg exits or `startTimeoutMs` passes first
+   * (both `RecordFailed`).
+   */
+  protected async untilStarted<T>(proc: FfmpegProcess, p: Promise<T>): Promise<T> {
     const timeoutMs = this.config.startTimeoutMs ?? 15_000;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        clearInterval(poll);
-        reject(new WebRecordError('RecordFailed', `capture did not start within ${timeoutMs} ms: ${proc.errorLine() ?? 'no frame'}`));
-      }, timeoutMs);
-      const poll = setInterval(() => {
-        if ((proc.progress?.frame ?? 0) > 0) {
-          clearTimeout(timer);
-          clearInterval(poll);
-          resolve();
-        }
-      }, 10);
-      void proc.done.then((exit) => {
-        clearTimeout(timer);
-        clearInterval(poll);
-        reject(new WebRecordError('RecordFailed', `capture failed to start: ${exit.errorLine ?? `ffmpeg exited (${exit.code})`}`));
-      });
-    });
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        p,
+        proc.done.then((exit): never => {
+          throw new WebRecordError('RecordFailed', `capture failed to start: ${exit.errorLine ?? `ffmpeg exited (${exit.code})`}`);
+        }),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new WebRecordError('RecordFailed', `capture did not start within ${timeoutMs} ms: ${proc.errorLine() ?? 'no frame'}`)), timeoutMs);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private checkStall(proc: FfmpegProcess): void {
