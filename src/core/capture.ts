@@ -63,12 +63,13 @@ export interface CaptureSession {
   adopt?(options: CaptureOpenOptions): Promise<void>;
 
   /**
-   * Starts a new segment group; resolves when capture runs (at the group's first frame).
-   * `notBefore` (Unix ms) asks for that first frame no earlier: a task starting capture while
-   * its page still loads plans the group for when the page should be there. A session whose
-   * start is not planned ahead may ignore it.
+   * Starts a new segment group; resolves when capture runs (at the group's first frame), with
+   * the Unix ms of that first frame when the session knows it (the recorded time counts from
+   * there; else from the moment it resolves). `notBefore` (Unix ms) asks for that first frame
+   * no earlier: a task starting capture while its page still loads plans the group for when the
+   * page should be there. A session whose start is not planned ahead may ignore it.
    */
-  start(options?: CaptureStartOptions): Promise<void>;
+  start(options?: CaptureStartOptions): Promise<number | void>;
 
   /**
    * Ends the current group (Pause or Stop); resolves when its segments are complete on disk.

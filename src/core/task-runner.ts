@@ -283,7 +283,7 @@ export class TaskRunner {
     const seen = this.pageLoads();
     const expected = seen.length ? Math.max(...seen) : this.warmPage ? 0 : COLD_LOAD_MS;
     this.early = session.start({ notBefore: Date.now() + expected + EARLY_MARGIN_MS + EARLY_SLACK_MS }).then(
-      () => Date.now(),
+      (at) => at ?? Date.now(),
       () => undefined,
     );
   }
@@ -388,8 +388,7 @@ export class TaskRunner {
   private async startGroup(): Promise<void> {
     const early = this.earlyStartedAt;
     this.earlyStartedAt = undefined;
-    if (early === undefined) await this.session!.start();
-    this.groupStartedAt = early ?? Date.now();
+    this.groupStartedAt = early ?? (await this.session!.start()) ?? Date.now();
   }
 
   /**

@@ -57,9 +57,9 @@ async function record(path: string, width: number, height: number, groups: numbe
     expect(await page.viewport()).toMatchObject({ width, height, screenX: 0, screenY: 0 });
     await page.open(`${options.server ?? server.url}${path}`, { timeoutMs: 15_000 });
     for (const seconds of groups) {
-      await session.start();
+      // start() resolves with the group's first frame's instant (already past when ffmpeg was late).
+      const t0 = (await session.start()) ?? Date.now();
       if (seconds === groups[0]) await options.after?.(session);
-      const t0 = Date.now();
       expect(session.running).toBe(true);
       await sleep(seconds * 1000);
       measured += (Date.now() - t0) / 1000;
@@ -79,12 +79,11 @@ async function record(path: string, width: number, height: number, groups: numbe
 }
 
 /**
- * The file lasts what was recorded. Exact to a frame when ffmpeg was up by the planned start;
- * when a loaded machine made it late, the first group starts at its first frame (up to ~0.3 s
- * off): the tolerance covers that.
+ * The file lasts what was recorded, to a frame or two: from the group's first frame (the planned
+ * start, or the first grab when ffmpeg was late for it) to the stop.
  */
 function expectDuration(actual: number, expected: number): void {
-  expect(Math.abs(actual - expected)).toBeLessThan(0.35 + expected * 0.02);
+  expect(Math.abs(actual - expected)).toBeLessThan(0.1 + expected * 0.005);
 }
 
 beforeAll(async () => {
@@ -152,6 +151,29 @@ describe('display capture', () => {
     const audio = irregularAudioPackets(file.path);
     expect(audio.packets).toBeGreaterThan(100);
     expect(audio.irregular).toBe(0);
+  });
+
+  it('when ffmpeg is late for the planned start, starts the group at its first grab, exactly: the file lasts what was recorded', async () => {
+    // Planned 0 ms after spawning: ffmpeg is late for every group.
+    const late = ffmpegCapture({ mode: 'display', startupMs: 0, encoder: { segmentSeconds: 2 } });
+    try {
+      const { file, measured, segmentDir } = await record('/?tone=1', 640, 360, [2, 1.5], { driver: late });
+      const groups = await listGroups(segmentDir);
+      expect(groups).toHaveLength(2);
+      for (const g of groups) {
+        // On the planned timeline (not anchored on a frame seen late), after the planned start.
+        expect(g.meta?.anchor).toBeUndefined();
+        expect(g.meta!.start!).toBeGreaterThan(1);
+        // The group's first frame is where its metadata says it starts.
+        const first = packetTimes(g.segments[0]!.path, 'v')[0]!;
+        expect(Math.abs(first - g.meta!.start!)).toBeLessThan(0.5 / 30);
+      }
+      expectDuration(file.duration, measured);
+      expect(Math.abs(file.duration - (await late.recordedMs(segmentDir)) / 1000)).toBeLessThan(0.05);
+      expect(await decodeErrors(file.path)).toBe('');
+    } finally {
+      await late.close?.();
+    }
   });
 
   it('records digital silence from a silent page (no noise)', async () => {

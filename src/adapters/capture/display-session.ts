@@ -11,7 +11,7 @@
  *       -itsoffset -<T0 + videoDelay> -i :N+0,0
  *     -thread_queue_size 1024 -probesize 32 -analyzeduration 0 -f pulse -server unix:<dir>/native -sample_rate 48000 -channels 2
  *       -fragment_size 3840 -itsoffset -<T0> -i <sink>.monitor
- *     -copyts -map 0:v -map 1:a -vf fps=30,trim=start=0.983333,format=yuv420p
+ *     -copyts -map 0:v -map 1:a -vf fps=30,trim=start_pts=30,format=yuv420p
  *       -af aresample=async=1000,atrim=start=1.021333,astats=...,ametadata=...
  *     -r 30 -c:v libx264 -preset ultrafast -crf 23 -pix_fmt yuv420p -g 60 -keyint_min 60
  *       -sc_threshold 0 -force_key_frames expr:gte(t,n_forced*2)
@@ -143,7 +143,6 @@ interface GroupLock extends GrabTiming {
   gate: GrabGate;
   /** The first grab's wall-clock time (unix µs), from ffmpeg's stderr. */
   start: Promise<number>;
-  onLine(line: string): void;
 }
 
 /**
@@ -175,6 +174,10 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
   private origin = { x: 0, y: 0 };
   /** The current group's grab lock (Xorg displays). */
   private lock: GroupLock | undefined;
+  /** Reads the current group's first grab (unix µs) off ffmpeg's x11grab input line. */
+  private grabStart = new InputStartReader(0);
+  private firstGrabUs: number | undefined;
+  private grabbed: (us: number) => void = () => undefined;
   private grabPhase: number | undefined;
   private readonly clock: GrabClock;
   /**
@@ -251,14 +254,14 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
     this.origin = { x, y };
   }
 
-  override async start(options?: CaptureStartOptions): Promise<void> {
+  override async start(options?: CaptureStartOptions): Promise<number | void> {
     if (!this.screen.alive) throw new WebRecordError('RecordFailed', `the display ${this.screen.display} is gone`);
     if (!this.pulse.running) {
       // The sound server died and was restarted: the sink must exist again under its name.
       this.sink = await this.pulse.createSink(this.sink.name);
       this.awake = await this.wake();
     }
-    await super.start(options);
+    return await super.start(options);
   }
 
   private wake(): Promise<() => Promise<void>> {
@@ -274,6 +277,16 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
     const lock = this.screen.server === 'xorg' ? await this.planLock(grabTiming(fps, this.screen.refreshHz), earliest) : undefined;
     const origin = lock ? lock.originUs / 1e6 : earliest / 1000 - TIMELINE_START;
     const startWall = (origin + TIMELINE_START) * 1000;
+    this.grabStart = new InputStartReader(lock ? 1 : 0);
+    this.firstGrabUs = undefined;
+    // Locked grabs come every grabUs, a whole number of µs (Chromium's own frame interval), so a
+    // little more often than the output's 1/fps slots (33333 vs 33333.3 µs at 30 fps: 10 ppm).
+    // Stamped as grabbed, they would slide through their slots, and once in ~55 minutes one
+    // would be dropped: the picture would move a frame against the sound. Both streams' times
+    // are stretched by that ratio from the start on instead (`setpts`, `asetpts`), so every grab
+    // stays at the centre of its slot and sound stays with picture; the file lasts that much
+    // longer than the wall-clock time recorded (a frame in ~55 minutes).
+    const stretch = lock ? `(${TIMELINE_START}+(T-${TIMELINE_START})*1000000/${fps * lock.grabUs})/TB` : undefined;
     const offset = (s: number): string => (-s).toFixed(6);
     const seg = segmentOutput(segmentDir, group, this.cfg.encoder);
     const command = ffmpegCommand({ loglevel: 'info' });
@@ -319,13 +332,16 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
           // starts there too: both streams of a group start at the same instant.
           // `fps` first: of the grabs (at up to twice the rate), one per frame slot goes on,
           // before the costly conversion to yuv420p.
-          ['vf', `fps=${fps},trim=start=${(TIMELINE_START - 0.5 / fps).toFixed(6)},${videoFilter(width, height)}`],
+          // `trim` in the fps filter's own time base (1/fps): the first frame kept is the one at
+          // TIMELINE_START exactly (a start in seconds, printed with 6 decimals, rounded to the
+          // frame before it).
+          ['vf', `${stretch ? `setpts=${stretch},` : ''}fps=${fps},trim=start_pts=${Math.round(TIMELINE_START * fps)},${videoFilter(width, height)}`],
           // aresample=async: the sink's sample clock and the wall clock the timestamps come from
           // differ by ~80-200 ppm here; without it a player that plays the samples back to back
           // (most do) hears the sound drift late by up to ~13 ms a minute. It stretches the sound
           // by up to 1000 samples/s to its timestamps, so samples and timestamps agree.
           // The live sound level (progress displays, metrics): RMS over ~0.5 s, printed to stderr.
-          ['af', `aresample=async=1000,atrim=start=${(TIMELINE_START + AAC_FRAME).toFixed(6)},${AUDIO_LEVEL_FILTER}`],
+          ['af', `${stretch ? `asetpts=${stretch},` : ''}aresample=async=1000,atrim=start=${(TIMELINE_START + AAC_FRAME).toFixed(6)},${AUDIO_LEVEL_FILTER}`],
           ...videoEncodeOptions(fps, this.cfg.encoder),
           ...audioEncodeOptions(this.cfg.encoder),
           ...seg.options,
@@ -334,7 +350,15 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
       .build();
     // After stop(): pulse delivers audio ~50-150 ms after it was played, and frames are
     // stamped videoDelayMs early; both must reach the files before ffmpeg is told to quit.
-    return { args, startWall, timelineStart: TIMELINE_START, tailMs: 250 + this.videoDelayMs, origin: origin * 1000, videoDelayMs: this.videoDelayMs };
+    return {
+      args,
+      startWall,
+      timelineStart: TIMELINE_START,
+      tailMs: 250 + this.videoDelayMs,
+      origin: origin * 1000,
+      videoDelayMs: this.videoDelayMs,
+      ...(lock ? { timeScale: 1e6 / (fps * lock.grabUs) } : {}),
+    };
   }
 
   /**
@@ -350,18 +374,30 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
     const at = openRef + off - this.videoDelayMs * 1000;
     const originUs = at + Math.ceil((earliest * 1000 - TIMELINE_START * 1e6 - at) / timing.grabUs) * timing.grabUs;
     const gate = await GrabGate.open(join(tmpdir(), `web-record-gate-${process.pid}-${randomBytes(4).toString('hex')}.sock`));
-    let started!: (us: number) => void;
-    const start = new Promise<number>((r) => (started = r));
-    const reader = new InputStartReader(1);
-    this.lock = { ...timing, off, openRef, originUs, gate, start, onLine: (line) => {
-      const us = reader.push(line);
-      if (us !== undefined) started(us);
-    } };
+    const start = new Promise<number>((r) => (this.grabbed = r));
+    this.lock = { ...timing, off, openRef, originUs, gate, start };
     return this.lock;
   }
 
   protected override onStartupLine(line: string): void {
-    this.lock?.onLine(line);
+    const us = this.grabStart.push(line);
+    if (us === undefined) return;
+    this.firstGrabUs = us;
+    this.grabbed(us);
+  }
+
+  /**
+   * The first frame of a group ffmpeg started too late for: its first grab, less the video
+   * delay, in the frame slot `fps=` puts it in (the nearest), and never before the planned start.
+   */
+  protected override firstFrameWall(): number | undefined {
+    const plan = this.plan;
+    if (this.firstGrabUs === undefined || plan?.startWall === undefined) return undefined;
+    const { fps } = this.open;
+    const scale = plan.timeScale ?? 1;
+    const at = TIMELINE_START + ((this.firstGrabUs / 1000 - this.videoDelayMs - plan.startWall) / 1000) * scale;
+    const slot = Math.max(TIMELINE_START, Math.round(at * fps) / fps);
+    return plan.startWall + ((slot - TIMELINE_START) / scale) * 1000;
   }
 
   /**

@@ -72,9 +72,9 @@ export class ScreencastCaptureSession extends SegmentCaptureSession {
   }
 
   /** Frames come from the page itself: nothing to start before `attach` (no ffmpeg spawned). */
-  override async start(): Promise<void> {
+  override async start(): Promise<number | void> {
     if (!this.attached?.screencast) throw new WebRecordError('RecordFailed', 'screencast capture needs attach(browser) before start()');
-    await super.start();
+    return await super.start();
   }
 
   protected override async afterSpawn(proc: FfmpegProcess): Promise<void> {

@@ -5,9 +5,11 @@
  * Exact start and end: ffmpeg takes a few hundred ms to start, and what it reports lags behind
  * what it grabs. So a group's timeline is fixed in advance instead: the mode plans a start
  * instant (`startWall`, e.g. 800 ms after spawning ffmpeg) and drops everything grabbed before
- * it; `start()` resolves at that instant. `stop()` notes the stop instant in the group's metadata
- * (`gNNNN.json`) before it lets ffmpeg finish, and `finalize` cuts the group there. So the file
- * lasts what the caller measured between `start()` resolving and calling `stop()`.
+ * it; `start()` resolves at that instant, with it. (An ffmpeg late for it starts the group at its
+ * first frame, which the mode reads off ffmpeg's start-up when it can: see firstFrameWall.)
+ * `stop()` notes the stop instant in the group's metadata (`gNNNN.json`) before it lets ffmpeg
+ * finish, and `finalize` cuts the group there. So the file lasts what the caller measured between
+ * the instant `start()` resolved with and calling `stop()`.
  */
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -57,6 +59,8 @@ export interface GroupPlan {
   /** Unix ms of timeline 0 and the video delay, when the mode knows them (for GroupMeta). */
   origin?: number;
   videoDelayMs?: number;
+  /** Timeline seconds per wall-clock second from `startWall` on (default 1; see display-session's locked grabs). */
+  timeScale?: number;
 }
 
 /**
@@ -82,7 +86,7 @@ export abstract class SegmentCaptureSession implements CaptureSession {
   protected closed = false;
   /** Unix ms at which the current group's timeline started (set by the plan or by the mode). */
   protected startWall = 0;
-  private plan: GroupPlan | undefined;
+  protected plan: GroupPlan | undefined;
   private readonly failureListeners = new Set<(error: Error) => void>();
   private baseMs = 0;
   private baseBytes = 0;
@@ -143,6 +147,13 @@ export abstract class SegmentCaptureSession implements CaptureSession {
   /** Each stderr line of ffmpeg's start-up (up to its `Press [q]`), for the mode. */
   protected onStartupLine(_line: string): void {}
   /**
+   * Unix ms of the group's first frame on its timeline, when the mode can tell from ffmpeg's
+   * start-up (asked when ffmpeg was too late for the planned start); undefined when it cannot.
+   */
+  protected firstFrameWall(): number | undefined {
+    return undefined;
+  }
+  /**
    * Which spawn of the group this is (0 first): a mode's `afterSpawn` may throw {@link SpawnAgain}
    * while it is below {@link MAX_SPAWN_ATTEMPTS} - 1.
    */
@@ -189,10 +200,14 @@ export abstract class SegmentCaptureSession implements CaptureSession {
   private meta(end?: number): GroupMeta {
     const { fps, width, height } = this.open;
     const plan = this.plan!;
+    const scale = plan.timeScale ?? 1;
+    // The group may start after its planned instant (ffmpeg was late): it then starts further on
+    // the same timeline.
+    const start = plan.timelineStart + ((this.startWall - (plan.startWall ?? this.startWall)) / 1000) * scale;
     return {
-      ...(this.anchoredOnFirstFrame ? {} : { start: plan.timelineStart }),
+      ...(this.anchoredOnFirstFrame ? {} : { start }),
       startWall: this.startWall,
-      ...(end !== undefined ? { end: plan.timelineStart + (end - this.startWall) / 1000, endWall: end } : {}),
+      ...(end !== undefined ? { end: start + ((end - this.startWall) / 1000) * scale, endWall: end } : {}),
       ...(this.anchoredOnFirstFrame ? { anchor: 'first-frame' as const } : {}),
       ...(plan.origin !== undefined ? { origin: plan.origin } : this.startWall ? { origin: this.startWall - plan.timelineStart * 1000 } : {}),
       ...(plan.videoDelayMs !== undefined ? { videoDelayMs: plan.videoDelayMs } : {}),
@@ -204,13 +219,14 @@ export abstract class SegmentCaptureSession implements CaptureSession {
   }
 
   /** {@inheritDoc CaptureSession.start} */
-  async start(options: CaptureStartOptions = {}): Promise<void> {
+  async start(options: CaptureStartOptions = {}): Promise<number | void> {
     if (this.closed) throw new WebRecordError('RecordFailed', 'the capture is closed');
     if (this.running || this.starting) return;
     await this.stopping;
     this.starting = true;
     try {
       await this.startGroup(options.notBefore);
+      return Math.round(this.startWall);
     } finally {
       this.starting = false;
     }
@@ -243,6 +259,8 @@ export abstract class SegmentCaptureSession implements CaptureSession {
     this.plan = plan;
     this.config.logger.debug({ taskId: this.open.taskId, group: this.group, args: plan.args }, 'capture ffmpeg');
     let readyAt: number | undefined;
+    let markReady!: () => void;
+    const ready = new Promise<void>((r) => (markReady = r));
     const spawnedAt = Date.now();
     this.anchoredOnFirstFrame = false;
     const proc = runFfmpeg(plan.args, {
@@ -261,7 +279,7 @@ export abstract class SegmentCaptureSession implements CaptureSession {
         if (line.includes('[Parsed_ametadata')) return;
         if (readyAt !== undefined) return;
         this.onStartupLine(line);
-        if (READY_RE.test(line)) readyAt = Date.now();
+        if (READY_RE.test(line)) (readyAt = Date.now()), markReady();
         this.config.logger.debug({ taskId: this.open.taskId, ms: Date.now() - spawnedAt, line }, 'ffmpeg startup');
       },
     });
@@ -278,25 +296,30 @@ export abstract class SegmentCaptureSession implements CaptureSession {
       await this.afterSpawn(proc);
       if (plan.startWall !== undefined) {
         this.startWall = plan.startWall;
-        // Wait for the planned instant when ffmpeg was ready in time; else for its first frame.
+        // Wait for the planned instant when ffmpeg was ready in time.
         while (readyAt === undefined && Date.now() < plan.startWall - 50 && proc.running) await sleep(10);
-        // The last five start-ups are kept (see startupMs).
-        if (readyAt !== undefined && this.readyMs.push(readyAt - spawnedAt) > 5) this.readyMs.shift();
-        if (readyAt !== undefined && readyAt <= plan.startWall - 50) {
-          this.config.logger.debug({ taskId: this.open.taskId, group: this.group, readyMs: readyAt - spawnedAt }, 'capture ready');
-          await sleep(plan.startWall - Date.now());
-        }
-        else {
+        const inTime = readyAt !== undefined && readyAt <= plan.startWall - 50;
+        // Too late for it: the group starts at its first frame instead. Where the mode knows
+        // when that frame was grabbed, the start stays exact, on the planned timeline, as soon
+        // as ffmpeg is ready; else it is the instant the frame is seen (up to a progress period
+        // late), and the group's end is placed relative to that frame (see GroupMeta.start).
+        if (!inTime) await this.untilStarted(proc, ready);
+        // The last five start-ups in time are kept (see startupMs). A late one costs its delay
+        // in start latency, not accuracy: it does not make the next groups planned later.
+        if (inTime && this.readyMs.push(readyAt! - spawnedAt) > 5) this.readyMs.shift();
+        const first = inTime ? undefined : this.firstFrameWall();
+        const late = { taskId: this.open.taskId, group: this.group, readyMs: readyAt === undefined ? undefined : readyAt - spawnedAt, plannedMs: plan.startWall - spawnedAt };
+        if (inTime) this.config.logger.debug(late, 'capture ready');
+        else if (first !== undefined) {
+          this.startWall = Math.max(plan.startWall, first);
+          this.config.logger.debug({ ...late, lateMs: this.startWall - plan.startWall }, 'capture started after its planned instant');
+        } else {
           await this.firstFrame(proc);
-          // Too late for the planned instant: the group starts at its first frame instead (its
-          // end is then placed relative to that frame, see GroupMeta.start).
           this.startWall = Date.now();
           this.anchoredOnFirstFrame = true;
-          this.config.logger.warn(
-            { taskId: this.open.taskId, group: this.group, readyMs: readyAt === undefined ? undefined : readyAt - spawnedAt, plannedMs: plan.startWall - spawnedAt },
-            'capture was slow to start; group start is approximate',
-          );
+          this.config.logger.warn(late, 'capture was slow to start; group start is approximate');
         }
+        if (!this.anchoredOnFirstFrame) await sleep(this.startWall - Date.now());
         if (!proc.running) throw new WebRecordError('RecordFailed', `capture failed to start: ${proc.errorLine() ?? 'ffmpeg exited'}`);
       } else if (!proc.running || !this.startWall) {
         // The mode started its own clock in afterSpawn (frames are i / fps from there).
