@@ -300,10 +300,12 @@ export abstract class SegmentCaptureSession implements CaptureSession {
         while (readyAt === undefined && Date.now() < plan.startWall - 50 && proc.running) await sleep(10);
         const inTime = readyAt !== undefined && readyAt <= plan.startWall - 50;
         // Too late for it: the group starts at its first frame instead. Where the mode knows
-        // when that frame was grabbed, the start stays exact, on the planned timeline, as soon
-        // as ffmpeg is ready; else it is the instant the frame is seen (up to a progress period
-        // late), and the group's end is placed relative to that frame (see GroupMeta.start).
-        if (!inTime) await this.untilStarted(proc, ready);
+        // when that frame was grabbed, the start stays exact, on the planned timeline, and
+        // start() resolves at once (its frames wait in ffmpeg's input queue until the encoder
+        // is up); else it waits for ffmpeg to be ready, and the start is the instant its first
+        // frame is seen (up to a progress period late): the group's end is then placed relative
+        // to that frame (see GroupMeta.start).
+        if (!inTime && this.firstFrameWall() === undefined) await this.untilStarted(proc, ready);
         // The last five start-ups in time are kept (see startupMs). A late one costs its delay
         // in start latency, not accuracy: it does not make the next groups planned later.
         if (inTime && this.readyMs.push(readyAt! - spawnedAt) > 5) this.readyMs.shift();
