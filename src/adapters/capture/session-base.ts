@@ -310,16 +310,16 @@ export abstract class SegmentCaptureSession implements CaptureSession {
         // in start latency, not accuracy: it does not make the next groups planned later.
         if (inTime && this.readyMs.push(readyAt! - spawnedAt) > 5) this.readyMs.shift();
         const first = inTime ? undefined : this.firstFrameWall();
-        const late = { taskId: this.open.taskId, group: this.group, readyMs: readyAt === undefined ? undefined : readyAt - spawnedAt, plannedMs: plan.startWall - spawnedAt };
-        if (inTime) this.config.logger.debug(late, 'capture ready');
+        const startup = { taskId: this.open.taskId, group: this.group, readyMs: readyAt === undefined ? undefined : readyAt - spawnedAt, plannedMs: plan.startWall - spawnedAt };
+        if (inTime) this.config.logger.debug(startup, 'capture ready');
         else if (first !== undefined) {
           this.startWall = Math.max(plan.startWall, first);
-          this.config.logger.debug({ ...late, lateMs: this.startWall - plan.startWall }, 'capture started after its planned instant');
+          this.config.logger.debug({ ...startup, lateMs: this.startWall - plan.startWall }, 'capture started after its planned instant');
         } else {
           await this.firstFrame(proc);
           this.startWall = Date.now();
           this.anchoredOnFirstFrame = true;
-          this.config.logger.warn(late, 'capture was slow to start; group start is approximate');
+          this.config.logger.warn(startup, 'capture was slow to start; group start is approximate');
         }
         if (!this.anchoredOnFirstFrame) await sleep(this.startWall - Date.now());
         if (!proc.running) throw new WebRecordError('RecordFailed', `capture failed to start: ${proc.errorLine() ?? 'ffmpeg exited'}`);
