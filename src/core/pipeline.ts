@@ -204,12 +204,12 @@ export async function redriveTask(ctx: RecorderContext, taskId: string): Promise
   }
   const videos = await upload(ctx, task, task.pendingFiles, outputNames(task).dir);
   // The task may have been written since it was read (e.g. the worker's last lease release
-  // after it finished): the update is retried on the current version while it still waits for
-  // a re-drive of the same files; another re-drive that got there first ends this one.
-  let current: TaskRecord | undefined = task;
-  let res = await ctx.store.update(taskId, redriven(current, videos), { status: 'finished', version: current.version });
+  // after it finished): the update is retried on the current version (a refused write returns
+  // the task as it is) while it still waits for a re-drive of the same files; another re-drive
+  // that got there first ends this one.
+  let res = await ctx.store.update(taskId, redriven(task, videos), { status: 'finished', version: task.version });
   for (let tries = 0; !res.ok && tries < 5; tries++) {
-    current = await ctx.store.get(taskId);
+    const current = res.task;
     if (!current || !awaitsRedrive(current) || JSON.stringify(current.pendingFiles) !== JSON.stringify(task.pendingFiles)) break;
     res = await ctx.store.update(taskId, redriven(current, videos), { status: 'finished', version: current.version });
   }

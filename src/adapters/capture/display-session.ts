@@ -141,8 +141,6 @@ interface GroupLock extends GrabTiming {
   /** Timeline 0 (unix µs). */
   originUs: number;
   gate: GrabGate;
-  /** The first grab's wall-clock time (unix µs), from ffmpeg's stderr. */
-  start: Promise<number>;
 }
 
 /**
@@ -176,7 +174,9 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
   private lock: GroupLock | undefined;
   /** Reads the current group's first grab (unix µs) off ffmpeg's x11grab input line. */
   private grabStart = new InputStartReader(0);
+  /** The current group's first grab, once ffmpeg has printed it (unix µs). */
   private firstGrabUs: number | undefined;
+  private firstGrab: Promise<number> = new Promise(() => undefined);
   private grabbed: (us: number) => void = () => undefined;
   private grabPhase: number | undefined;
   private readonly clock: GrabClock;
@@ -277,8 +277,10 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
     const lock = this.screen.server === 'xorg' ? await this.planLock(grabTiming(fps, this.screen.refreshHz), earliest) : undefined;
     const origin = lock ? lock.originUs / 1e6 : earliest / 1000 - TIMELINE_START;
     const startWall = (origin + TIMELINE_START) * 1000;
+    // x11grab is input #1 behind the gate, else #0.
     this.grabStart = new InputStartReader(lock ? 1 : 0);
     this.firstGrabUs = undefined;
+    this.firstGrab = new Promise<number>((r) => (this.grabbed = r));
     // Locked grabs come every grabUs, a whole number of µs (Chromium's own frame interval), so a
     // little more often than the output's 1/fps slots (33333 vs 33333.3 µs at 30 fps: 10 ppm).
     // Stamped as grabbed, they would slide through their slots, and once in ~55 minutes one
@@ -374,8 +376,7 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
     const at = openRef + off - this.videoDelayMs * 1000;
     const originUs = at + Math.ceil((earliest * 1000 - TIMELINE_START * 1e6 - at) / timing.grabUs) * timing.grabUs;
     const gate = await GrabGate.open(join(tmpdir(), `web-record-gate-${process.pid}-${randomBytes(4).toString('hex')}.sock`));
-    const start = new Promise<number>((r) => (this.grabbed = r));
-    this.lock = { ...timing, off, openRef, originUs, gate, start };
+    this.lock = { ...timing, off, openRef, originUs, gate };
     return this.lock;
   }
 
@@ -412,7 +413,7 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
       await this.untilStarted(proc, lock.gate.connected());
       const open = lock.openRef + Math.ceil((monoUs() + 1000 + this.clock.gateDelayUs - lock.openRef) / lock.grabUs) * lock.grabUs;
       const released = await lock.gate.release(open - this.clock.gateDelayUs);
-      const firstGrab = (await this.untilStarted(proc, lock.start)) - lock.off;
+      const firstGrab = (await this.untilStarted(proc, this.firstGrab)) - lock.off;
       const opened = firstGrab - lock.grabUs;
       learnGateDelay(this.clock, opened - released);
       const missUs = wrap(opened - open, lock.grabUs);

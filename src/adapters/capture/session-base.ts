@@ -297,7 +297,7 @@ export abstract class SegmentCaptureSession implements CaptureSession {
       if (plan.startWall !== undefined) {
         this.startWall = plan.startWall;
         // Wait for the planned instant when ffmpeg was ready in time.
-        while (readyAt === undefined && Date.now() < plan.startWall - 50 && proc.running) await sleep(10);
+        await Promise.race([ready, proc.done, sleep(plan.startWall - 50 - Date.now())]);
         const inTime = readyAt !== undefined && readyAt <= plan.startWall - 50;
         // Too late for it: the group starts at its first frame instead. Where the mode knows
         // when that frame was grabbed, the start stays exact, on the planned timeline, and
@@ -305,11 +305,14 @@ export abstract class SegmentCaptureSession implements CaptureSession {
         // is up); else it waits for ffmpeg to be ready, and the start is the instant its first
         // frame is seen (up to a progress period late): the group's end is then placed relative
         // to that frame (see GroupMeta.start).
-        if (!inTime && this.firstFrameWall() === undefined) await this.untilStarted(proc, ready);
+        let first = inTime ? undefined : this.firstFrameWall();
+        if (!inTime && first === undefined) {
+          await this.untilStarted(proc, ready);
+          first = this.firstFrameWall();
+        }
         // The last five start-ups in time are kept (see startupMs). A late one costs its delay
         // in start latency, not accuracy: it does not make the next groups planned later.
         if (inTime && this.readyMs.push(readyAt! - spawnedAt) > 5) this.readyMs.shift();
-        const first = inTime ? undefined : this.firstFrameWall();
         const startup = { taskId: this.open.taskId, group: this.group, readyMs: readyAt === undefined ? undefined : readyAt - spawnedAt, plannedMs: plan.startWall - spawnedAt };
         if (inTime) this.config.logger.debug(startup, 'capture ready');
         else if (first !== undefined) {
