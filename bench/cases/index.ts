@@ -10,9 +10,15 @@ import { runLongRun } from './long-run.js';
 import { runPauseResume } from './pause-resume.js';
 import { runControlLatency, runDescribe10k, runDescribeThroughput, runEgressCost, runFinalize10min, runTakeover } from './service.js';
 import { runStartLatency, runWebRecord } from './web-record.js';
+import { benchClip } from '../lib/measure.js';
 
 /** The same context on the plain scene of the bench page. */
 const plainPage = (ctx: BenchContext): BenchContext => ({ ...ctx, pageUrl: `${ctx.pageUrl}?scene=plain`, log: (m) => ctx.log(m) });
+/** The same context on the `<video>` page (bench/lib/measure.ts: the clip made before the case starts). */
+const videoPage = async (ctx: BenchContext): Promise<BenchContext> => {
+  await benchClip();
+  return { ...ctx, pageUrl: `${ctx.pageUrl}video.html`, log: (m) => ctx.log(m) };
+};
 
 registerCase({ id: 'web-record', title: 'web-record, 720p30 (default capture: display)', kind: 'web-record',
   run: (ctx) => runWebRecord(ctx, { id: 'web-record', label: 'web-record', class: '720p', width: 1280, height: 720, mode: 'auto' }) });
@@ -41,6 +47,12 @@ registerCase({ id: 'web-record-xvfb', title: 'web-record, 720p30, on Xvfb (60 Hz
 registerCase({ id: 'web-record-xvfb-plain', title: 'web-record, 720p30, on Xvfb (60 Hz), plain page', kind: 'web-record',
   run: (ctx) => runWebRecord(plainPage(ctx), { id: 'web-record-xvfb-plain', label: 'web-record Xvfb 60 Hz plain page', class: 'plain', width: 1280, height: 720, mode: 'display', displayServer: 'xvfb' }) });
 registerCase({ id: 'peer-x11grab-plain', title: 'naive x11grab, plain page', kind: 'peer', run: (ctx) => x11grabPeer(plainPage(ctx), 1280, 720, 'plain') });
+// The <video> page: a clip whose flashes and beeps are at the same instants (the picture of a
+// <video> reaches the screen by another path than the page's own drawing).
+registerCase({ id: 'web-record-video', title: 'web-record, 720p30, <video> page', kind: 'web-record',
+  run: async (ctx) => runWebRecord(await videoPage(ctx), { id: 'web-record-video', label: 'web-record <video> page', class: 'video', width: 1280, height: 720, mode: 'auto' }) });
+registerCase({ id: 'peer-x11grab-video', title: 'naive x11grab, <video> page', kind: 'peer', run: async (ctx) => x11grabPeer(await videoPage(ctx), 1280, 720, 'video') });
+registerCase({ id: 'peer-tabcapture-video', title: 'puppeteer-stream, <video> page', kind: 'peer', run: async (ctx) => tabCapturePeer(await videoPage(ctx), 1280, 720, 'video') });
 registerCase({ id: 'browser-alone-plain', title: 'the browser alone, plain page', kind: 'section', run: (ctx) => browserAlone(plainPage(ctx), 'plain page') });
 // The service section (bench/cases/service.ts): throughput, control latency, take-over, finalize;
 // egress-cost records with Chromium and comes last of them.

@@ -3,20 +3,59 @@
  * recording's file (analyzer + audio packet continuity), turn a failure into a row with a reason.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { analyzeRecording, type AnalyzeOptions } from '../analyze.js';
 import { BENCH_DIR, sleep } from './env.js';
+import { beepTrack, makeClip } from '../synth.js';
 import { foreignLoad, topForeign } from './proc-meter.js';
 import type { BenchContext, RecordingRow } from './registry.js';
 
-/** Serves bench/page/index.html on 127.0.0.1 (random port). */
+let clip: Promise<Buffer> | undefined;
+
+/**
+ * The clip of the `<video>` page (`video.html`): the bench page's picture and sound made by
+ * bench/synth.ts, 1280x720 at 30 fps, 60 s: a frame code every frame, from 1 s on a flash and a
+ * beep at the same instant each second. Made once, on first use (some seconds of CPU).
+ */
+export function benchClip(): Promise<Buffer> {
+  clip ??= (async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'web-record-clip-')), 'clip.mp4');
+    const fps = 30, seconds = 60;
+    await makeClip({
+      out, width: 1280, height: 720, fps, frames: seconds * fps,
+      frame: (i) => ({ code: i, flash: i >= fps && i % fps < 3 }),
+      audio: beepTrack(seconds, Array.from({ length: seconds - 1 }, (_, k) => k + 1)),
+    });
+    return readFileSync(out);
+  })();
+  return clip;
+}
+
+/** The `<video>` page: the clip full size, playing with its sound. */
+const VIDEO_PAGE = `<!doctype html><html><body style="margin:0;background:#000;overflow:hidden">
+<video src="clip.mp4" autoplay style="position:fixed;left:0;top:0;width:1280px;height:720px"></video></body></html>`;
+
+/** Serves bench/page/index.html on 127.0.0.1 (random port), and the `<video>` page at video.html. */
 export async function servePage(): Promise<{ url: string; server: Server }> {
   const html = readFileSync(join(BENCH_DIR, 'page', 'index.html'));
   const server = createServer((req, res) => {
     if (req.url === '/' || req.url?.startsWith('/?') || req.url?.startsWith('/index.html')) {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }).end(html);
+    } else if (req.url === '/video.html') {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }).end(VIDEO_PAGE);
+    } else if (req.url === '/clip.mp4') {
+      void benchClip().then((data) => {
+        // Byte ranges, as media players ask.
+        const m = /bytes=(\d+)-(\d*)/.exec(req.headers.range ?? '');
+        const start = m ? Number(m[1]) : 0;
+        const end = m?.[2] ? Number(m[2]) : data.length - 1;
+        const head: Record<string, string | number> = { 'content-type': 'video/mp4', 'accept-ranges': 'bytes', 'content-length': end - start + 1 };
+        if (m) head['content-range'] = `bytes ${start}-${end}/${data.length}`;
+        res.writeHead(m ? 206 : 200, head).end(data.subarray(start, end + 1));
+      }, () => res.writeHead(500).end());
     } else res.writeHead(404).end();
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));

@@ -46,6 +46,18 @@ export interface ScreencastFrame {
   timestamp: number;
 }
 
+/**
+ * A frame the page's renderer put on the screen: when the frame began (its
+ * `requestAnimationFrame` time) and when its pixels were handed to the display, on the
+ * browser's monotonic clock (µs).
+ */
+export interface PresentedFrame {
+  beginUs: number;
+  swapEndUs: number;
+  /** The frame carried the page's main-thread drawing (not only compositor animation or scrolling). */
+  mainThread: boolean;
+}
+
 /** One browser with the one page being recorded. */
 export interface BrowserSession {
   /** OS process id of the browser, when known (for fault handling and leak checks). */
@@ -75,6 +87,13 @@ export interface BrowserSession {
 
   /** Starts a CDP screencast; resolves with a function that stops it. */
   screencast?(options: { width: number; height: number }, onFrame: (frame: ScreencastFrame) => void): Promise<() => Promise<void>>;
+
+  /**
+   * The frames the page's renderer puts on the screen during the next `windowMs` (how deep the
+   * browser's frame pipeline is in this run: see the display capture). Resolves with undefined
+   * when the browser cannot tell (e.g. someone else is tracing it).
+   */
+  presentedFrames?(windowMs: number): Promise<PresentedFrame[] | undefined>;
 
   /** Called once when the browser or page goes away unexpectedly. Returns an unsubscribe function. */
   onExit(listener: (exit: BrowserExit) => void): () => void;

@@ -78,6 +78,25 @@ describe('chromium browser', () => {
     expect(await (s as ChromiumSession).evaluate('document.title')).toBe('committed');
   });
 
+  it('reports the frames it presents: when each began and when its swap ended', async () => {
+    const s = await launch({ width: 640, height: 360 });
+    // A canvas the main thread repaints every frame (window.n counts them).
+    const html = '<canvas id=c width=300 height=300></canvas><script>window.n=0;const g=c.getContext("2d");function f(t){n++;g.fillStyle="hsl("+(t%360)+",50%,50%)";g.fillRect(0,0,300,300);requestAnimationFrame(f)}requestAnimationFrame(f)</script>';
+    await s.open(`data:text/html,${encodeURIComponent(html)}`, { timeoutMs: 10_000 });
+    await waitFor(async () => (await (s as ChromiumSession).evaluate<number>('n')) >= 10, 10_000, 'the page drawing');
+    const frames = (await s.presentedFrames!(1500))!;
+    expect(frames).toBeDefined();
+    // However slowly a loaded machine draws.
+    expect(frames.filter((f) => f.mainThread).length).toBeGreaterThanOrEqual(3);
+    for (const f of frames) {
+      expect(f.swapEndUs).toBeGreaterThan(f.beginUs);
+      expect(f.swapEndUs - f.beginUs).toBeLessThan(1_000_000);
+    }
+    // In order of their begin, and the page keeps working after the trace.
+    expect(frames.map((f) => f.beginUs)).toEqual([...frames.map((f) => f.beginUs)].sort((a, b) => a - b));
+    expect(await (s as ChromiumSession).evaluate('1 + 1')).toBe(2);
+  });
+
   it('exposes functions that survive navigations and reloads', async () => {
     const s = await launch();
     const calls: unknown[] = [];

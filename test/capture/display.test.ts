@@ -11,10 +11,10 @@ import { chromiumBrowser } from '../../src/adapters/browser/chromium.js';
 import { ffmpegCapture, GRAB_PHASE, listGroups, type FfmpegCaptureDriver } from '../../src/adapters/capture/index.js';
 import type { BrowserSession } from '../../src/core/browser.js';
 import type { CaptureSession, OutputFile } from '../../src/core/capture.js';
-import { DisplayCaptureSession } from '../../src/adapters/capture/display-session.js';
+import { DisplayCaptureSession, pictureDelayFor } from '../../src/adapters/capture/display-session.js';
 import { audioLevels, cleanupTmp, decodeErrors, expectNoChildProcesses, lineLuma, packetTimes, probeStreams, serve, sleep, steps, tmp, type Served } from './helpers.js';
 import { irregularAudioPackets } from '../helpers/media.js';
-import { startPageServer, type PageServer } from '../helpers/pages.js';
+import { flashClip, startPageServer, type PageServer } from '../helpers/pages.js';
 import { analyzeRecording } from '../../bench/analyze.js';
 import { silentLogger } from '../../src/core/logger.js';
 
@@ -244,6 +244,43 @@ describe('display capture', () => {
     expect(a.framesDecoded).toBeGreaterThan(100);
     expect(a.duplicates).toBeLessThanOrEqual(3);
     expect(a.outOfOrder).toBe(0);
+  });
+
+  it('keeps the page’s sound with its picture: the bench page’s flashes and beeps within 30 ms (median), its picture delay measured', async () => {
+    const { file, measured, segmentDir } = await record('/bench?scene=plain', 640, 360, [6.5], { server: pages.url });
+    const [g] = await listGroups(segmentDir);
+    // Measured from the browser's frames while the group ran (see pictureDelayFor).
+    expect(g!.meta!.pictureDelayMs).toBeGreaterThan(-34);
+    expect(g!.meta!.pictureDelayMs).toBeLessThan(90);
+    const a = await analyzeRecording(file.path, { expectedDuration: measured });
+    expect(a.av.pairs).toBeGreaterThanOrEqual(4);
+    expect(Math.abs(a.av.medianMs!)).toBeLessThanOrEqual(30);
+  });
+
+  it('keeps a <video>’s sound with its picture: flashes and beeps of a clip within 30 ms (median)', async () => {
+    await flashClip();
+    const { file, measured, segmentDir } = await record('/flash-video', 640, 360, [6.5], { server: pages.url });
+    const [g] = await listGroups(segmentDir);
+    expect(g!.meta!.pictureDelayMs).toBeDefined();
+    const a = await analyzeRecording(file.path, { expectedDuration: measured });
+    expect(a.av.pairs).toBeGreaterThanOrEqual(4);
+    expect(Math.abs(a.av.medianMs!)).toBeLessThanOrEqual(30);
+  });
+
+  it('picture delay: a frame meant to be seen one interval after it began, seen at the first grab after its swap', () => {
+    const frame = 33_333;
+    const phase = 26_667;
+    const frames = (swapUs: number, mainThread: boolean, count = 6): Array<{ beginUs: number; swapEndUs: number; mainThread: boolean }> =>
+      Array.from({ length: count }, (_, i) => ({ beginUs: i * frame, swapEndUs: i * frame + swapUs, mainThread }));
+    // Swapped before the grab in its own interval: seen a third of an interval early.
+    expect(pictureDelayFor(frames(8_000, true), frame, phase)).toEqual({ intervals: 0, delayMs: -6.7 - 5 });
+    // In the next interval: seen at the phase after the meant instant; two: one interval later.
+    expect(pictureDelayFor(frames(44_000, true), frame, phase)).toEqual({ intervals: 1, delayMs: 26.7 - 5 });
+    expect(pictureDelayFor(frames(72_000, true), frame, phase)).toEqual({ intervals: 2, delayMs: 60 - 5 });
+    // The main thread's frames count first; else the compositor's; else none drawn (a <video>).
+    expect(pictureDelayFor([...frames(72_000, true), ...frames(8_000, false)], frame, phase).intervals).toBe(2);
+    expect(pictureDelayFor([...frames(72_000, true, 2), ...frames(44_000, false)], frame, phase).intervals).toBe(1);
+    expect(pictureDelayFor([], frame, phase)).toEqual({ intervals: 0, delayMs: -6.7 - 5 });
   });
 
   it('spawns ffmpeg again when its grabs miss their phase (a wrong estimate of the gate delay), and learns the delay', async () => {

@@ -135,6 +135,40 @@ describe('finalize', () => {
     expect(() => aesKeyBytes('short')).toThrow(WebRecordError);
   });
 
+  it('moves a group’s sound by its measured picture delay (pictureDelayMs - videoDelayMs), in a copied and a joined group', async () => {
+    /** Sets a group's measured picture delay 100 ms above the delay its video was stamped with. */
+    const later = (dir: string, group: number): void => {
+      const file = join(dir, `g000${group}.json`);
+      writeFileSync(file, JSON.stringify({ ...JSON.parse(readFileSync(file, 'utf8')), videoDelayMs: 36, pictureDelayMs: 136 }));
+    };
+    // One group (stream copy): the sound starts 100 ms into the picture and still ends with it.
+    const one = join(root, 'av-one');
+    mkdirSync(one);
+    await synthGroup(one, 1, 3);
+    later(one, 1);
+    const [f1] = await finalizeSegments({ segmentDir: one, outDir: one, baseName: 'one', output: { muxer: 'mp4' }, hlsSegmentSeconds: 4 });
+    const p1 = probeStreams(f1!.path);
+    expect(Number(p1.video?.nb_frames)).toBe(90);
+    expect(Math.abs(Number(p1.audio?.start_time) - 0.1)).toBeLessThan(0.022);
+    expect(Math.abs(Number(p1.audio?.start_time) + Number(p1.audio?.duration) - 3)).toBeLessThan(0.03);
+    expect(await decodeErrors(f1!.path)).toBe('');
+    // Two groups (sound decoded and joined): the second group's sound begins 100 ms after its
+    // picture (the first group's last AAC frame reaches ~20 ms past the joint at 3 s), and the
+    // first group's start is not moved.
+    const two = join(root, 'av-two');
+    mkdirSync(two);
+    await synthGroup(two, 1, 3);
+    await synthGroup(two, 2, 2.5);
+    later(two, 2);
+    const [f2] = await finalizeSegments({ segmentDir: two, outDir: two, baseName: 'two', output: { muxer: 'mp4' }, hlsSegmentSeconds: 4 });
+    expect(Number(probeStreams(f2!.path).video?.nb_frames)).toBe(165);
+    expect(f2!.duration).toBeCloseTo(5.5, 1);
+    expect((await audioLevels(f2!.path, ['-ss', '3.04', '-t', '0.06']))!.max).toBeLessThan(-60);
+    expect((await audioLevels(f2!.path, ['-ss', '3.15', '-t', '0.1']))!.max).toBeGreaterThan(-30);
+    expect((await audioLevels(f2!.path, ['-ss', '0.01', '-t', '0.08']))!.max).toBeGreaterThan(-30);
+    expect(await decodeErrors(f2!.path)).toBe('');
+  });
+
   it('keeps what a crash left: a segment missing from the list and cut short still counts', async () => {
     const dir = join(root, 'crash');
     mkdirSync(dir);

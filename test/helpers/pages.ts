@@ -51,11 +51,53 @@ export function mediaMp4(): string {
   return mediaFile;
 }
 
+let flashFile: string | undefined;
+
+/**
+ * A 10 s 640x360 clip of the bench page's picture and sound (bench/synth.ts): a frame code
+ * every frame, and from 1 s on a flash and a beep at the same instant each second. Made once per
+ * process; served at /flash.mp4, and played full-page by /flash-video.
+ */
+export async function flashClip(): Promise<string> {
+  if (flashFile) return flashFile;
+  const { beepTrack, makeClip } = await import('../../bench/synth.js');
+  const out = join(mkdtempSync(join(tmpdir(), 'wr-flash-')), 'flash.mp4');
+  const fps = 30;
+  await makeClip({
+    out, width: 640, height: 360, fps, frames: 10 * fps,
+    frame: (i) => ({ code: i, flash: i >= fps && i % fps < 3 }),
+    audio: beepTrack(10, [1, 2, 3, 4, 5, 6, 7, 8, 9]),
+  });
+  return (flashFile = out);
+}
+
+const FLASH_VIDEO = `<!doctype html><html><body style="margin:0;background:#000;overflow:hidden">
+<video src="/flash.mp4" autoplay style="position:fixed;left:0;top:0;width:640px;height:360px"></video></body></html>`;
+
+/** Serves `data` as an mp4, with byte ranges as media players ask. */
+function sendMp4(req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse, data: Buffer): void {
+  res.setHeader('content-type', 'video/mp4');
+  res.setHeader('accept-ranges', 'bytes');
+  const m = /bytes=(\d+)-(\d*)/.exec(req.headers.range ?? '');
+  if (m) {
+    const start = Number(m[1]);
+    const end = m[2] ? Number(m[2]) : data.length - 1;
+    res.statusCode = 206;
+    res.setHeader('content-range', `bytes ${start}-${end}/${data.length}`);
+    return void res.end(data.subarray(start, end + 1));
+  }
+  res.end(data);
+}
+
 /** White until its `load` event, then red; an image holds `load` back ?ms= milliseconds. */
 const SLOW = (ms: number) => `<!doctype html><html><body style="margin:0;background:#fff"><img src="/slow-img?ms=${ms}" style="display:none">
 <script>addEventListener('load',()=>document.body.style.background='#c00')</script></body></html>`;
 
-/** Serves: /motion (?beep), /manual (?after=ms), /slow (?ms=), /bench (bench/page: a beep a second), /media.mp4, /notfound (404), /hang (never answers) */
+/**
+ * Serves: /motion (?beep), /manual (?after=ms), /slow (?ms=), /bench (bench/page: a beep a
+ * second), /media.mp4, /flash-video and /flash.mp4 (once {@link flashClip} made it),
+ * /notfound (404), /hang (never answers)
+ */
 export async function startPageServer(): Promise<PageServer> {
   const hits = new Map<string, number>();
   const hanging = new Set<import('node:http').ServerResponse>();
@@ -85,20 +127,14 @@ export async function startPageServer(): Promise<PageServer> {
         res.once('close', () => clearTimeout(timer));
         return;
       }
-      case '/media.mp4': {
-        const data = readFileSync(mediaMp4());
-        res.setHeader('content-type', 'video/mp4');
-        res.setHeader('accept-ranges', 'bytes');
-        const m = /bytes=(\d+)-(\d*)/.exec(req.headers.range ?? '');
-        if (m) {
-          const start = Number(m[1]);
-          const end = m[2] ? Number(m[2]) : data.length - 1;
-          res.statusCode = 206;
-          res.setHeader('content-range', `bytes ${start}-${end}/${data.length}`);
-          return res.end(data.subarray(start, end + 1));
-        }
-        return res.end(data);
-      }
+      case '/media.mp4':
+        return sendMp4(req, res, readFileSync(mediaMp4()));
+      case '/flash-video':
+        return html(FLASH_VIDEO);
+      case '/flash.mp4':
+        if (flashFile) return sendMp4(req, res, readFileSync(flashFile));
+        res.statusCode = 404;
+        return html('<h1>flashClip() has not made it</h1>');
       case '/hang':
         hanging.add(res);
         return;

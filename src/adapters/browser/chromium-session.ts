@@ -4,7 +4,7 @@
 import { rm } from 'node:fs/promises';
 import type { Browser, CDPSession, Dialog, Frame, HTTPResponse, Page, Target } from 'puppeteer-core';
 import { TimeoutError } from 'puppeteer-core';
-import type { BrowserExit, BrowserSession, ScreencastFrame } from '../../core/browser.js';
+import type { BrowserExit, BrowserSession, PresentedFrame, ScreencastFrame } from '../../core/browser.js';
 import { WebRecordError } from '../../core/errors.js';
 import { killPid, trackPid, waitExit } from '../ffmpeg/child.js';
 
@@ -189,6 +189,30 @@ export class ChromiumSession implements BrowserSession {
     };
   }
 
+  /**
+   * {@inheritDoc BrowserSession.presentedFrames}
+   * From a trace of the `benchmark` category (Chromium's `PipelineReporter` events: a frame's
+   * begin to its presentation, with the end of its swap as a stage inside), which costs the
+   * browser no measurable CPU.
+   */
+  async presentedFrames(windowMs: number): Promise<PresentedFrame[] | undefined> {
+    const cdp: CDPSession = await this.page.createCDPSession();
+    try {
+      const events: TraceEvent[] = [];
+      cdp.on('Tracing.dataCollected', (ev: { value: TraceEvent[] }) => void events.push(...ev.value));
+      const complete = new Promise<void>((resolve) => cdp.once('Tracing.tracingComplete', () => resolve()));
+      await cdp.send('Tracing.start', { transferMode: 'ReportEvents', traceConfig: { includedCategories: ['benchmark'], recordMode: 'recordAsMuchAsPossible' } });
+      await sleep(windowMs);
+      await cdp.send('Tracing.end');
+      await complete;
+      return presentedFrames(events);
+    } catch {
+      return undefined;
+    } finally {
+      await cdp.detach().catch(() => undefined);
+    }
+  }
+
   /** Evaluates a JavaScript expression in the page (diagnostics and tests). */
   async evaluate<T = unknown>(expression: string): Promise<T> {
     return (await this.page.evaluate(expression)) as T;
@@ -217,4 +241,51 @@ export class ChromiumSession implements BrowserSession {
     })();
     return this.closing;
   }
+}
+
+/** A trace event as the Tracing domain reports it (the fields read here). */
+interface TraceEvent {
+  name: string;
+  ph: string;
+  ts: number;
+  pid: number;
+  id?: string;
+  id2?: { local?: string; global?: string };
+  args?: { frame_reporter?: { state?: string } };
+}
+
+/**
+ * Frames from `PipelineReporter` async events: `b` at the frame's begin, `e` at its
+ * presentation, and the `SwapEndToPresentationCompositorFrame` stage beginning where the swap
+ * ended. Only presented frames count (`STATE_PRESENTED_ALL`: with the main thread's update;
+ * `STATE_PRESENTED_PARTIAL`: compositor only).
+ */
+export function presentedFrames(events: TraceEvent[]): PresentedFrame[] {
+  const byId = new Map<string, TraceEvent[]>();
+  for (const e of events) {
+    if (e.ph !== 'b' && e.ph !== 'e') continue;
+    if (e.name !== 'PipelineReporter' && e.name !== 'SwapEndToPresentationCompositorFrame') continue;
+    const key = `${e.pid}:${e.id ?? e.id2?.local ?? e.id2?.global}`;
+    let list = byId.get(key);
+    if (!list) byId.set(key, (list = []));
+    list.push(e);
+  }
+  const frames: PresentedFrame[] = [];
+  for (const list of byId.values()) {
+    list.sort((a, b) => a.ts - b.ts);
+    let open: TraceEvent | undefined;
+    let swapEnd: number | undefined;
+    for (const e of list) {
+      if (e.name === 'PipelineReporter' && e.ph === 'b') (open = e), (swapEnd = undefined);
+      else if (e.name === 'SwapEndToPresentationCompositorFrame' && e.ph === 'b' && open) swapEnd = e.ts;
+      else if (e.name === 'PipelineReporter' && e.ph === 'e' && open) {
+        const state = open.args?.frame_reporter?.state;
+        if (swapEnd !== undefined && (state === 'STATE_PRESENTED_ALL' || state === 'STATE_PRESENTED_PARTIAL')) {
+          frames.push({ beginUs: open.ts, swapEndUs: swapEnd, mainThread: state === 'STATE_PRESENTED_ALL' });
+        }
+        open = undefined;
+      }
+    }
+  }
+  return frames.sort((a, b) => a.beginUs - b.beginUs);
 }

@@ -44,7 +44,7 @@
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { BrowserSession } from '../../core/browser.js';
+import type { BrowserSession, PresentedFrame } from '../../core/browser.js';
 import type { BrowserRequirements, CaptureOpenOptions, CaptureStartOptions } from '../../core/capture.js';
 import { WebRecordError } from '../../core/errors.js';
 import { ffmpegCommand } from '../ffmpeg/args.js';
@@ -155,6 +155,38 @@ const PHASE_TOLERANCE = 0.12;
 /** The planned grab phase in µs, for a frame of `frameUs`. */
 const phaseUs = (frameUs: number): number => Math.round(GRAB_PHASE * frameUs);
 
+/** How long the frame pipeline is watched at the start of each group (ms). */
+const PICTURE_PROBE_MS = 1500;
+/**
+ * How much later the sound is stamped than the page means it to be heard (ms): the sound
+ * server's capture against Chromium's own estimate of its output delay. Measured with the
+ * bench page and a `<video>` at 30 fps (beep and flash meant for the same instant, 10
+ * recordings): 5 ms.
+ */
+const SOUND_PATH_MS = 5;
+
+/**
+ * The picture delay of a group on locked grabs, from the frames the browser presented.
+ *
+ * Chromium means a frame that begins at B to be seen at B + one interval (the page's
+ * `requestAnimationFrame` and `<video>` timing both assume it). On this display its pixels are
+ * on the screen when its swap ends, and the first grab after that sees it: grabs come at
+ * B + n intervals + the grab phase. How many intervals the swap takes varies from run to run,
+ * fixed for a whole run (measured on the bench page: 0, 1 or 2 for the main thread's frames,
+ * 0 for a `<video>`'s, whose frames reach the screen without the page's renderer). So the
+ * picture is late by (n - 1) intervals + the phase, and the sound by SOUND_PATH_MS.
+ *
+ * `n` is the median over the main thread's frames, else over the compositor's, else 0 (nothing
+ * drawn by the renderer in the window: a `<video>`, or a still page where it does not matter).
+ */
+export function pictureDelayFor(frames: PresentedFrame[], frameUs: number, phaseUs: number): { delayMs: number; intervals: number } {
+  const main = frames.filter((f) => f.mainThread);
+  const used = main.length >= 5 ? main : frames.length - main.length >= 5 ? frames.filter((f) => !f.mainThread) : [];
+  const n = used.map((f) => Math.min(3, Math.max(0, Math.ceil((f.swapEndUs - f.beginUs - phaseUs) / frameUs)))).sort((a, b) => a - b);
+  const intervals = n.length ? n[n.length >> 1]! : 0;
+  return { delayMs: Math.round(((intervals - 1) * frameUs + phaseUs) / 100) / 10 - SOUND_PATH_MS, intervals };
+}
+
 /** One AAC frame (the encoder's priming delay): 1024 samples at 48 kHz. */
 const AAC_FRAME = 1024 / 48000;
 
@@ -179,6 +211,8 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
   private firstGrab: Promise<number> = new Promise(() => undefined);
   private grabbed: (us: number) => void = () => undefined;
   private grabPhase: number | undefined;
+  /** The running group's measurement of its picture delay (see measurePicture). */
+  private pictureProbe: Promise<void> | undefined;
   private readonly clock: GrabClock;
   /**
    * Releases the silent loopback that keeps the sink responsive for the session's life (see
@@ -261,7 +295,37 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
       this.sink = await this.pulse.createSink(this.sink.name);
       this.awake = await this.wake();
     }
-    return await super.start(options);
+    const first = await super.start(options);
+    if (first !== undefined) this.measurePicture();
+    return first;
+  }
+
+  /**
+   * Locked grabs: measures the group's picture delay from the browser's frame pipeline while the
+   * group runs (see pictureDelayFor) and writes it into the group's metadata, for the join.
+   */
+  private measurePicture(): void {
+    const plan = this.plan;
+    const lock = this.lock;
+    const phaseUs = this.grabPhase;
+    const browser = this.attached;
+    // A delay the user set is kept as it is.
+    if (!plan || !lock || phaseUs === undefined || !browser?.presentedFrames || this.cfg.videoDelayMs !== undefined) return;
+    this.pictureProbe = browser
+      .presentedFrames(PICTURE_PROBE_MS)
+      .then(async (frames) => {
+        if (!frames) return;
+        const measured = pictureDelayFor(frames, lock.frameUs, phaseUs);
+        this.cfg.logger.debug({ taskId: this.open.taskId, group: this.group, ...measured, frames: frames.length }, 'capture picture delay');
+        plan.pictureDelayMs = measured.delayMs;
+        await this.rewriteMeta(plan);
+      })
+      .catch(() => undefined);
+  }
+
+  protected override async beforeEnd(): Promise<void> {
+    await this.pictureProbe;
+    this.pictureProbe = undefined;
   }
 
   private wake(): Promise<() => Promise<void>> {

@@ -83,6 +83,8 @@ interface Placed {
   to: number;
   /** What is taken off the group's timestamps (concat timeline -> output). */
   shift: number;
+  /** How much later the group's sound goes against its picture (s): see GroupMeta.pictureDelayMs. */
+  av: number;
 }
 
 const n6 = (x: number): string => x.toFixed(6);
@@ -93,7 +95,9 @@ function place(timelines: Array<{ group: SegmentGroup; t: GroupTimeline }>): { p
   let outAt = 0;
   const placed = timelines.map(({ group, t }) => {
     const from = concatAt + (t.videoStart - t.start);
-    const p: Placed = { group, t, from, to: from + t.frames / t.fps, shift: from - outAt };
+    const meta = group.meta;
+    const av = meta?.pictureDelayMs !== undefined ? (meta.pictureDelayMs - (meta.videoDelayMs ?? 0)) / 1000 : 0;
+    const p: Placed = { group, t, from, to: from + t.frames / t.fps, shift: from - outAt, av };
     concatAt += t.rawEnd - t.start + GAP;
     outAt += t.frames / t.fps;
     return p;
@@ -107,11 +111,14 @@ function place(timelines: Array<{ group: SegmentGroup; t: GroupTimeline }>): { p
  */
 function copyFilters(placed: Placed[], video: boolean): string {
   // Inside a bitstream filter list, ',' separates filters: commas of expressions are escaped.
-  const half = (p: Placed): number => (video ? 0.5 / p.t.fps : 0);
+  // A packet's place in its group's span: video frames by their start (half a frame early),
+  // audio by its middle, the sound taken `av` earlier than the picture it goes with.
+  const lead = (p: Placed): number => (video ? 0.5 / p.t.fps : p.av);
   const at = video ? 'pts*tb' : '(pts+duration/2)*tb';
-  const kept = placed.map((p) => `between(${at}\\,${n6(p.from - half(p))}\\,${n6(p.to - half(p))})`).join('+');
+  const kept = placed.map((p) => `between(${at}\\,${n6(p.from - lead(p))}\\,${n6(p.to - lead(p))})`).join('+');
   // Group membership for the shift: a wide window around each span (spans are GAP apart).
-  const shift = placed.map((p) => `${n6(p.shift)}*between(PTS*TB\\,${n6(p.from - 0.5)}\\,${n6(p.to + 0.5)})`).join('+');
+  const move = (p: Placed): number => (video ? p.shift : p.shift - p.av);
+  const shift = placed.map((p) => `${n6(move(p))}*between(PTS*TB\\,${n6(p.from - 0.5)}\\,${n6(p.to + 0.5)})`).join('+');
   return `noise=drop=not(${kept}),setts=ts=TS-(${shift})/TB`;
 }
 
@@ -119,8 +126,8 @@ function copyFilters(placed: Placed[], video: boolean): string {
 function audioFilter(placed: Placed[], total: number): string {
   const rate = placed[0]!.t.sampleRate;
   const samples = Math.round(total * rate);
-  const kept = placed.map((p) => `between(t+samples_n/(2*sample_rate),${n6(p.from)},${n6(p.to)})`).join('+');
-  const shift = placed.map((p) => `${n6(p.shift)}*between(T,${n6(p.from - 0.5)},${n6(p.to + 0.5)})`).join('+');
+  const kept = placed.map((p) => `between(t+samples_n/(2*sample_rate),${n6(p.from - p.av)},${n6(p.to - p.av)})`).join('+');
+  const shift = placed.map((p) => `${n6(p.shift - p.av)}*between(T,${n6(p.from - 0.5)},${n6(p.to + 0.5)})`).join('+');
   return [
     `aselect='${kept}'`,
     `asetpts='PTS-(${shift})/TB'`,

@@ -63,6 +63,11 @@ export interface GroupMeta {
   origin?: number;
   /** The display path delay taken off video timestamps, ms. */
   videoDelayMs?: number;
+  /**
+   * The display path delay measured while the group ran (the browser's frame pipeline, see
+   * display-session), ms: the join moves the group's sound by `pictureDelayMs - videoDelayMs`.
+   */
+  pictureDelayMs?: number;
   startWall: number;
   endWall?: number;
   mode: 'video+audio' | 'video';

@@ -59,6 +59,8 @@ export interface GroupPlan {
   /** Unix ms of timeline 0 and the video delay, when the mode knows them (for GroupMeta). */
   origin?: number;
   videoDelayMs?: number;
+  /** The display path delay measured while the group runs, ms (set by the mode when it knows; see GroupMeta). */
+  pictureDelayMs?: number;
   /** Timeline seconds per wall-clock second from `startWall` on (default 1; see display-session's locked grabs). */
   timeScale?: number;
 }
@@ -164,6 +166,13 @@ export abstract class SegmentCaptureSession implements CaptureSession {
   protected async afterSpawn(_proc: FfmpegProcess): Promise<void> {}
   /** Called when the group ends, before ffmpeg is told to finish (stop feeding it). */
   protected async beforeStop(): Promise<void> {}
+  /** Called as a group ends, before its final metadata is written (a mode's last measurement). */
+  protected async beforeEnd(): Promise<void> {}
+
+  /** Writes the running group's metadata again (a mode learnt something of it). */
+  protected async rewriteMeta(plan: GroupPlan): Promise<void> {
+    if (this.plan === plan && this.proc?.running && this.startWall) await writeMeta(this.open.segmentDir, this.group, this.meta()).catch(() => undefined);
+  }
   /** Called once ffmpeg has exited, whatever the reason. */
   protected async afterExit(): Promise<void> {}
   /** Releases the display, sink, etc. */
@@ -211,6 +220,7 @@ export abstract class SegmentCaptureSession implements CaptureSession {
       ...(this.anchoredOnFirstFrame ? { anchor: 'first-frame' as const } : {}),
       ...(plan.origin !== undefined ? { origin: plan.origin } : this.startWall ? { origin: this.startWall - plan.timelineStart * 1000 } : {}),
       ...(plan.videoDelayMs !== undefined ? { videoDelayMs: plan.videoDelayMs } : {}),
+      ...(plan.pictureDelayMs !== undefined ? { pictureDelayMs: plan.pictureDelayMs } : {}),
       mode: this.mode,
       fps,
       width,
@@ -465,6 +475,7 @@ export abstract class SegmentCaptureSession implements CaptureSession {
     // Up to one frame past now: a group keeps at least its first frame (the tail below grabs it).
     const end = Math.max(this.startWall, Math.min(now + 1000 / this.open.fps, at ?? now));
     if (this.watchdog) clearInterval(this.watchdog);
+    await this.beforeEnd();
     await writeMeta(this.open.segmentDir, this.group, this.meta(end)).catch(() => undefined);
     await this.beforeStop();
     if (this.plan!.tailMs > 0) await sleep(this.plan!.tailMs);
