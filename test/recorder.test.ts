@@ -1,6 +1,7 @@
 /**
  * The programmatic API without any HTTP, with real Chromium and ffmpeg: the handle's methods,
- * typed status events, ManualStart, MaxDurationLimit, pages that fail, and the seed's bare .mp4.
+ * typed status events, ManualStart, MaxDurationLimit, pages that fail, the seed's bare .mp4, and a
+ * `<video>`'s sound in sync with its picture.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,7 +11,8 @@ import { createRecorder } from '../src/create-recorder.js';
 import type { Recorder, TaskInfo } from '../src/core/recorder.js';
 import type { TaskStatus } from '../src/core/types.js';
 import { audioLevelDb, firstFrameRgb, probe } from './helpers/media.js';
-import { startPageServer, type PageServer } from './helpers/pages.js';
+import { flashClip, startPageServer, type PageServer } from './helpers/pages.js';
+import { analyzeRecording } from '../bench/analyze.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -142,6 +144,16 @@ describe('programmatic API', () => {
     expect(audioLevelDb(file)).toBeGreaterThan(-35);
     // The live level (progress events, the CLI's display) heard the sound while it recorded.
     expect(Math.max(...levels)).toBeGreaterThan(-35);
+  });
+
+  it('keeps a <video>’s sound with its picture (capture started while the browser launched): within 30 ms', async () => {
+    await flashClip();
+    const task = await recorder.start({ recordURL: `${pages.url}/flash-video`, width: 640, height: 360, maxDurationLimit: 6 });
+    const info = await task.done;
+    expect(info.result?.errorCode).toBeUndefined();
+    const a = await analyzeRecording(fileOf(info), { expectedDuration: info.recordedMs! / 1000 });
+    expect(a.av.pairs).toBeGreaterThanOrEqual(4);
+    expect(Math.abs(a.av.medianMs!)).toBeLessThanOrEqual(30);
   });
 
   it('bad options fail at creation, naming the option', () => {

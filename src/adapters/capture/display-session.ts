@@ -38,8 +38,9 @@
  * - Xvfb: the grab (at twice the frame rate, see grabRate) runs at a phase to the screen that
  *   differs per run, so the delay of one recording is constant but sits within about +-20 ms.
  * - Xorg: the grab's phase is fixed, and timeline 0 is placed so that every grab, less the
- *   delay, is at the centre of its frame slot; what still varies per run is whether Chromium
- *   shows a frame one or two refreshes after it drew it (see videoDelayFor).
+ *   delay, is at the centre of its frame slot; what still varies per run is how many refreshes
+ *   Chromium takes to show a frame. Each group measures that from the browser's frames
+ *   (pictureDelayFor) and notes it beside the group; the join moves the group's sound to match.
  */
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -90,6 +91,8 @@ async function startScreen(size: { width: number; height: number }, choice: Disp
  *   later. Picture and sound were measured on the heavy bench page at 30 Hz (19 runs, 6 of them
  *   one frame later): 1.07 intervals (36 ms at 30 Hz) puts the two kinds of run about as far
  *   from 0 on either side (A/V about +17 and -17 ms, each +-10 ms with the sound's own latency).
+ *   It is what a group's video is stamped with; its measured delay corrects it at the join
+ *   (see pictureDelayFor).
  */
 export function videoDelayFor(display: Pick<XDisplay, 'server' | 'refreshHz'>): number {
   return display.server === 'xvfb' ? XVFB_VIDEO_DELAY_MS : Math.round(1070 / display.refreshHz);
@@ -211,8 +214,9 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
   private firstGrab: Promise<number> = new Promise(() => undefined);
   private grabbed: (us: number) => void = () => undefined;
   private grabPhase: number | undefined;
-  /** The running group's measurement of its picture delay (see measurePicture). */
+  /** The running group's measurement of its picture delay (see measurePicture), and its group's plan. */
   private pictureProbe: Promise<void> | undefined;
+  private probedPlan: GroupPlan | undefined;
   private readonly clock: GrabClock;
   /**
    * Releases the silent loopback that keeps the sink responsive for the session's life (see
@@ -286,6 +290,8 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
     // A group planned before this attach grabs the old place: it is stale (the task discards it).
     if ((x !== this.origin.x || y !== this.origin.y) && this.proc?.running) this.staleGroup = true;
     this.origin = { x, y };
+    // A group started before the browser was there (capture starts while it launches).
+    if (this.running) this.measurePicture();
   }
 
   override async start(options?: CaptureStartOptions): Promise<number | void> {
@@ -302,7 +308,8 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
 
   /**
    * Locked grabs: measures the group's picture delay from the browser's frame pipeline while the
-   * group runs (see pictureDelayFor) and writes it into the group's metadata, for the join.
+   * group runs (see pictureDelayFor) and writes it into the group's metadata, for the join. Once
+   * per group, from when it has started and a browser is attached.
    */
   private measurePicture(): void {
     const plan = this.plan;
@@ -311,6 +318,8 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
     const browser = this.attached;
     // A delay the user set is kept as it is.
     if (!plan || !lock || phaseUs === undefined || !browser?.presentedFrames || this.cfg.videoDelayMs !== undefined) return;
+    if (this.probedPlan === plan) return;
+    this.probedPlan = plan;
     this.pictureProbe = browser
       .presentedFrames(PICTURE_PROBE_MS)
       .then(async (frames) => {
