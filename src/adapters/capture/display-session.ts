@@ -320,8 +320,9 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
     if (!plan || !lock || phaseUs === undefined || !browser?.presentedFrames || this.cfg.videoDelayMs !== undefined) return;
     if (this.probedPlan === plan) return;
     this.probedPlan = plan;
-    this.pictureProbe = browser
-      .presentedFrames(PICTURE_PROBE_MS)
+    // After the previous group's measurement, if it still runs (a browser traces once at a time).
+    this.pictureProbe = (this.pictureProbe ?? Promise.resolve())
+      .then(() => browser.presentedFrames!(PICTURE_PROBE_MS))
       .then(async (frames) => {
         if (!frames) return;
         const measured = pictureDelayFor(frames, lock.frameUs, phaseUs);
