@@ -53,6 +53,7 @@ export type {
   BrowserExit,
   BrowserLaunchOptions,
   BrowserSession,
+  PresentedFrame,
   ScreencastFrame,
 } from './core/browser.js';
 export type {
