@@ -89,11 +89,11 @@ export interface BrowserSession {
   screencast?(options: { width: number; height: number }, onFrame: (frame: ScreencastFrame) => void): Promise<() => Promise<void>>;
 
   /**
-   * The frames the page's renderer puts on the screen during the next `windowMs` (how deep the
-   * browser's frame pipeline is in this run: see the display capture). Resolves with undefined
-   * when the browser cannot tell (e.g. someone else is tracing it).
+   * The frames the page's renderer puts on the screen during the next `windowMs`, or until
+   * `signal` aborts (how deep the browser's frame pipeline is in this run: see the display
+   * capture). Resolves with undefined when the browser cannot tell (e.g. someone else is tracing it).
    */
-  presentedFrames?(windowMs: number): Promise<PresentedFrame[] | undefined>;
+  presentedFrames?(windowMs: number, signal?: AbortSignal): Promise<PresentedFrame[] | undefined>;
 
   /** Called once when the browser or page goes away unexpectedly. Returns an unsubscribe function. */
   onExit(listener: (exit: BrowserExit) => void): () => void;

@@ -95,6 +95,27 @@ describe('chromium browser', () => {
     // In order of their begin, and the page keeps working after the trace.
     expect(frames.map((f) => f.beginUs)).toEqual([...frames.map((f) => f.beginUs)].sort((a, b) => a - b));
     expect(await (s as ChromiumSession).evaluate('1 + 1')).toBe(2);
+    // Cut short (a group that stops early): what was presented until then, long before the window ends.
+    const cut = new AbortController();
+    const t0 = Date.now();
+    setTimeout(() => cut.abort(), 800);
+    const early = (await s.presentedFrames!(60_000, cut.signal))!;
+    expect(Date.now() - t0).toBeLessThan(30_000);
+    expect(early.filter((f) => f.mainThread).length).toBeGreaterThanOrEqual(1);
+  });
+
+  it('ends a frame trace of a page that closes itself meanwhile (nobody waits on it for ever)', async () => {
+    const s = await launch();
+    const gone = exits(s);
+    const cut = new AbortController();
+    const trace = s.presentedFrames!(60_000, cut.signal);
+    await sleep(300);
+    await s.open(`${base}/close`, { timeoutMs: 10_000 });
+    await waitFor(() => gone.length > 0, 5000, 'page-closed');
+    cut.abort();
+    // Resolves (with nothing to tell, or what it saw), well within the test's time.
+    const frames = await trace;
+    expect(frames === undefined || Array.isArray(frames)).toBe(true);
   });
 
   it('exposes functions that survive navigations and reloads', async () => {

@@ -13,6 +13,16 @@ const CLOSE_GRACE_MS = 3000;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** How long one step of a trace (open, start, end and collect, detach) may take. */
+const TRACE_STEP_MS = 5000;
+
+/** `p`, or a rejection after `ms`. */
+function within<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms)));
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
 /** {@link BrowserSession} over a puppeteer `Browser` and its first `Page`. */
 export class ChromiumSession implements BrowserSession {
   private readonly listeners = new Set<(exit: BrowserExit) => void>();
@@ -195,21 +205,27 @@ export class ChromiumSession implements BrowserSession {
    * begin to its presentation, with the end of its swap as a stage inside), which costs the
    * browser no measurable CPU.
    */
-  async presentedFrames(windowMs: number): Promise<PresentedFrame[] | undefined> {
-    const cdp: CDPSession = await this.page.createCDPSession();
+  async presentedFrames(windowMs: number, signal?: AbortSignal): Promise<PresentedFrame[] | undefined> {
+    // Every step bounded: a page that closes or hangs mid-trace must not hold anyone waiting.
+    const cdp = await within(this.page.createCDPSession(), TRACE_STEP_MS).catch(() => undefined);
+    if (!cdp) return undefined;
     try {
       const events: TraceEvent[] = [];
       cdp.on('Tracing.dataCollected', (ev: { value: TraceEvent[] }) => void events.push(...ev.value));
       const complete = new Promise<void>((resolve) => cdp.once('Tracing.tracingComplete', () => resolve()));
-      await cdp.send('Tracing.start', { transferMode: 'ReportEvents', traceConfig: { includedCategories: ['benchmark'], recordMode: 'recordAsMuchAsPossible' } });
-      await sleep(windowMs);
-      await cdp.send('Tracing.end');
-      await complete;
+      const config = { includedCategories: ['benchmark'], recordMode: 'recordAsMuchAsPossible' as const };
+      await within(cdp.send('Tracing.start', { transferMode: 'ReportEvents', traceConfig: config }), TRACE_STEP_MS);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, windowMs);
+        signal?.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+        if (signal?.aborted) (clearTimeout(timer), resolve());
+      });
+      await within(cdp.send('Tracing.end').then(() => complete), TRACE_STEP_MS);
       return presentedFrames(events);
     } catch {
       return undefined;
     } finally {
-      await cdp.detach().catch(() => undefined);
+      await within(cdp.detach(), TRACE_STEP_MS).catch(() => undefined);
     }
   }
 

@@ -217,6 +217,7 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
   /** The running group's measurement of its picture delay (see measurePicture), and its group's plan. */
   private pictureProbe: Promise<void> | undefined;
   private probedPlan: GroupPlan | undefined;
+  private cutProbe: () => void = () => undefined;
   private readonly clock: GrabClock;
   /**
    * Releases the silent loopback that keeps the sink responsive for the session's life (see
@@ -320,11 +321,14 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
     if (!plan || !lock || phaseUs === undefined || !browser?.presentedFrames || this.cfg.videoDelayMs !== undefined) return;
     if (this.probedPlan === plan) return;
     this.probedPlan = plan;
+    const cut = new AbortController();
+    this.cutProbe = () => cut.abort();
     // After the previous group's measurement, if it still runs (a browser traces once at a time).
     this.pictureProbe = (this.pictureProbe ?? Promise.resolve())
-      .then(() => browser.presentedFrames!(PICTURE_PROBE_MS))
+      .then(() => browser.presentedFrames!(PICTURE_PROBE_MS, cut.signal))
       .then(async (frames) => {
-        if (!frames) return;
+        // Cut short with too few frames to tell: the stamped delay stays.
+        if (!frames || (cut.signal.aborted && frames.length < 5)) return;
         const measured = pictureDelayFor(frames, lock.frameUs, phaseUs);
         this.cfg.logger.debug({ taskId: this.open.taskId, group: this.group, ...measured, frames: frames.length }, 'capture picture delay');
         plan.pictureDelayMs = measured.delayMs;
@@ -333,9 +337,17 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
       .catch(() => undefined);
   }
 
+  /**
+   * A group that ends within the window measures what it saw until then; a measurement that does
+   * not finish within a second of that never holds the stop (the stamped delay stays).
+   */
   protected override async beforeEnd(): Promise<void> {
-    await this.pictureProbe;
+    this.cutProbe();
+    const probe = this.pictureProbe;
     this.pictureProbe = undefined;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([probe, new Promise<void>((r) => (timer = setTimeout(r, 1000)))]);
+    clearTimeout(timer);
   }
 
   private wake(): Promise<() => Promise<void>> {
