@@ -175,7 +175,7 @@ const SOUND_PATH_MS = 5;
  * `requestAnimationFrame` and `<video>` timing both assume it). On this display its pixels are
  * on the screen when its swap ends, and the first grab after that sees it: grabs come at
  * B + n intervals + the grab phase. How many intervals the swap takes varies from run to run,
- * fixed for a whole run (measured on the bench page: 0, 1 or 2 for the main thread's frames,
+ * fixed for a 10 s run, not always for 30 minutes (measured on the bench page: 0, 1 or 2 for the main thread's frames,
  * 0 for a `<video>`'s, whose frames reach the screen without the page's renderer). So the
  * picture is late by (n - 1) intervals + the phase, and the sound by SOUND_PATH_MS.
  *
