@@ -16,6 +16,7 @@ import { redriveTask } from './pipeline.js';
 import { TaskRunner } from './task-runner.js';
 import type { TaskQuery } from './task-store.js';
 import type { CosOutput, Muxer, TaskParams, TaskRecord } from './types.js';
+import { withTimeout } from './timeout.js';
 
 /** Programmatic form of the seed's Start Data (camelCase). Defaults as the seed. */
 export interface StartOptions {
@@ -73,14 +74,6 @@ export interface HealthReport {
   /** The warm pool here: slots kept ready, and ready now (absent without a pool). */
   warmPool?: { size: number; ready: number };
   checks: Record<string, HealthCheck>;
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms))),
-  ]).finally(() => clearTimeout(timer));
 }
 
 /** A handle on one task. */

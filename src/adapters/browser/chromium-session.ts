@@ -6,6 +6,7 @@ import type { Browser, CDPSession, Dialog, Frame, HTTPResponse, Page, Target } f
 import { TimeoutError } from 'puppeteer-core';
 import type { BrowserExit, BrowserSession, PresentedFrame, ScreencastFrame } from '../../core/browser.js';
 import { WebRecordError } from '../../core/errors.js';
+import { withTimeout } from '../../core/timeout.js';
 import { killPid, trackPid, waitExit } from '../ffmpeg/child.js';
 
 /** How long `close()` waits for a polite exit before SIGKILL of the whole process tree. */
@@ -15,13 +16,6 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 /** How long one step of a trace (open, start, end and collect, detach) may take. */
 const TRACE_STEP_MS = 5000;
-
-/** `p`, or a rejection after `ms`. */
-function within<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms)));
-  return Promise.race([p, late]).finally(() => clearTimeout(timer));
-}
 
 /** {@link BrowserSession} over a puppeteer `Browser` and its first `Page`. */
 export class ChromiumSession implements BrowserSession {
@@ -207,25 +201,25 @@ export class ChromiumSession implements BrowserSession {
    */
   async presentedFrames(windowMs: number, signal?: AbortSignal): Promise<PresentedFrame[] | undefined> {
     // Every step bounded: a page that closes or hangs mid-trace must not hold anyone waiting.
-    const cdp = await within(this.page.createCDPSession(), TRACE_STEP_MS).catch(() => undefined);
+    const cdp = await withTimeout(this.page.createCDPSession(), TRACE_STEP_MS).catch(() => undefined);
     if (!cdp) return undefined;
     try {
       const events: TraceEvent[] = [];
       cdp.on('Tracing.dataCollected', (ev: { value: TraceEvent[] }) => void events.push(...ev.value));
       const complete = new Promise<void>((resolve) => cdp.once('Tracing.tracingComplete', () => resolve()));
       const config = { includedCategories: ['benchmark'], recordMode: 'recordAsMuchAsPossible' as const };
-      await within(cdp.send('Tracing.start', { transferMode: 'ReportEvents', traceConfig: config }), TRACE_STEP_MS);
+      await withTimeout(cdp.send('Tracing.start', { transferMode: 'ReportEvents', traceConfig: config }), TRACE_STEP_MS);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, windowMs);
         signal?.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
         if (signal?.aborted) (clearTimeout(timer), resolve());
       });
-      await within(cdp.send('Tracing.end').then(() => complete), TRACE_STEP_MS);
+      await withTimeout(cdp.send('Tracing.end').then(() => complete), TRACE_STEP_MS);
       return presentedFrames(events);
     } catch {
       return undefined;
     } finally {
-      await within(cdp.detach(), TRACE_STEP_MS).catch(() => undefined);
+      await withTimeout(cdp.detach(), TRACE_STEP_MS).catch(() => undefined);
     }
   }
 

@@ -48,6 +48,7 @@ import { join } from 'node:path';
 import type { BrowserSession, PresentedFrame } from '../../core/browser.js';
 import type { BrowserRequirements, CaptureOpenOptions, CaptureStartOptions } from '../../core/capture.js';
 import { WebRecordError } from '../../core/errors.js';
+import { withTimeout } from '../../core/timeout.js';
 import { ffmpegCommand } from '../ffmpeg/args.js';
 import { audioEncodeOptions, even, segmentOutput, videoEncodeOptions, videoFilter, type EncoderOptions } from './encoder.js';
 import type { PulseServer, PulseSink } from './pulse.js';
@@ -214,10 +215,8 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
   private firstGrab: Promise<number> = new Promise(() => undefined);
   private grabbed: (us: number) => void = () => undefined;
   private grabPhase: number | undefined;
-  /** The running group's measurement of its picture delay (see measurePicture), and its group's plan. */
-  private pictureProbe: Promise<void> | undefined;
-  private probedPlan: GroupPlan | undefined;
-  private cutProbe: () => void = () => undefined;
+  /** The latest group's measurement of its picture delay (see measurePicture). */
+  private probe: { plan: GroupPlan; done: Promise<void>; cut: AbortController } | undefined;
   private readonly clock: GrabClock;
   /**
    * Releases the silent loopback that keeps the sink responsive for the session's life (see
@@ -319,12 +318,10 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
     const browser = this.attached;
     // A delay the user set is kept as it is.
     if (!plan || !lock || phaseUs === undefined || !browser?.presentedFrames || this.cfg.videoDelayMs !== undefined) return;
-    if (this.probedPlan === plan) return;
-    this.probedPlan = plan;
+    if (this.probe?.plan === plan) return;
     const cut = new AbortController();
-    this.cutProbe = () => cut.abort();
     // After the previous group's measurement, if it still runs (a browser traces once at a time).
-    this.pictureProbe = (this.pictureProbe ?? Promise.resolve())
+    const done = (this.probe?.done ?? Promise.resolve())
       .then(() => browser.presentedFrames!(PICTURE_PROBE_MS, cut.signal))
       .then(async (frames) => {
         // Cut short with too few frames to tell: the stamped delay stays.
@@ -335,6 +332,7 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
         await this.rewriteMeta(plan);
       })
       .catch(() => undefined);
+    this.probe = { plan, done, cut };
   }
 
   /**
@@ -342,12 +340,8 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
    * not finish within a second of that never holds the stop (the stamped delay stays).
    */
   protected override async beforeEnd(): Promise<void> {
-    this.cutProbe();
-    const probe = this.pictureProbe;
-    this.pictureProbe = undefined;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([probe, new Promise<void>((r) => (timer = setTimeout(r, 1000)))]);
-    clearTimeout(timer);
+    this.probe?.cut.abort();
+    await withTimeout(this.probe?.done ?? Promise.resolve(), 1000).catch(() => undefined);
   }
 
   private wake(): Promise<() => Promise<void>> {
