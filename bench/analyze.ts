@@ -75,6 +75,8 @@ export interface Analysis {
   av: {
     pairs: number;
     offsetsMs: number[];
+    /** Where each pair's flash is in the file (s), in the order of `offsetsMs`. */
+    flashAt: number[];
     medianMs: number | null;
     meanMs: number | null;
     minMs: number | null;
@@ -273,6 +275,7 @@ export function pairFlashes(flashes: number[], beeps: number[]): Analysis['av'] 
   return {
     pairs: offsets.length,
     offsetsMs: offsets,
+    flashAt: at.map((m) => r3(m * 60)),
     medianMs: median(offsets),
     meanMs: offsets.length ? r3(offsets.reduce((a, b) => a + b, 0) / offsets.length) : null,
     minMs: offsets.length ? Math.min(...offsets) : null,

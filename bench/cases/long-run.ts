@@ -215,6 +215,7 @@ export async function runLongRun(ctx: BenchContext): Promise<CaseOutput> {
   let hdr: number, vDur: number | null, aDur: number | null, clk: Awaited<ReturnType<typeof audioClock>> = null;
   const seeks: Awaited<ReturnType<typeof seek>>[] = [];
   const windows: Window[] = [];
+  const between: Window[] = [];
   try {
     const p = await probe(file);
     hdr = num(p.format.duration) ?? NaN;
@@ -229,6 +230,16 @@ export async function runLongRun(ctx: BenchContext): Promise<CaseOutput> {
         await cut(file, w.start, 60, out);
         w.a = await analyzeRecording(out, { expectedDuration: Math.min(60, hdr - w.start) });
       } catch (err) { w.error = (err as Error).message.split('\n')[0]; }
+    }
+    // Where the offset moves in between: 20 s every 5 minutes.
+    for (let min = 5; min * 60 + 20 < hdr - 60; min += 5) {
+      const w: Window = { label: `minute ${min}`, start: min * 60 };
+      try {
+        const out = join(dir, `window-m${min}.mkv`);
+        await cut(file, w.start, 20, out);
+        w.a = await analyzeRecording(out, { expectedDuration: 20 });
+      } catch (err) { w.error = (err as Error).message.split('\n')[0]; }
+      between.push(w);
     }
     if (N <= FULL_CHECK_MINUTES) {
       ctx.log('  long-run: reading the whole file too (cut check)');
@@ -317,6 +328,7 @@ export async function runLongRun(ctx: BenchContext): Promise<CaseOutput> {
     `files in workDir besides the .ts: ${others.join(', ') || 'none'}`,
     'seeks: `ffmpeg -ss T -i file -frames:v 1` writing the page panel of that one frame as raw gray (to read its frame code), wall time including ffmpeg\'s own start.',
     'A/V windows: cut by re-encoding (`ffmpeg -ss S -i file -t 60`, x264 crf 18, PCM) and read with bench/analyze.ts, which places audio by its timestamps (within 5 ms: its resampler hard-corrects beyond that); drift = difference / minutes between the window starts × 10.',
+    ...(between.length ? [`A/V by time (20 s windows; median, flash and beep phases): ${between.map((w) => `${w.label} ${w.a?.av.medianMs != null ? `${sgn(w.a.av.medianMs, 1)} ms (${phaseCell(w)})` : w.error ?? '-'}`).join('; ')}`] : []),
     ...(windows.some((w) => w.fullPairs !== undefined) ? [`cut check (whole file read too): window median vs the whole file's pairs in the same range: ${windows.map((w) => `${w.label} ${w.a?.av.medianMs?.toFixed(1) ?? '-'} vs ${w.fullMedianMs?.toFixed(1) ?? '-'} ms (${w.a?.av.pairs ?? '-'} / ${w.fullPairs} pairs)`).join('; ')}`] : []),
     ...(quiet >= QUIET_CORES ? [`(!) machine busy at the start: ${quiet.toFixed(2)} cores from other programs`] : []),
     ...(info.warnings?.length ? [`task warnings: ${info.warnings.join('; ').slice(0, 400)}`] : []),
@@ -324,7 +336,8 @@ export async function runLongRun(ctx: BenchContext): Promise<CaseOutput> {
     ...[...new Set(notes)].slice(0, 8).map((n) => `log: ${n}`),
   ];
   const raw = { minutes: N, file, audioPackets: clk ? { packets: clk.packets, irregular: clk.irregular, aheadMsW1: h1, aheadMsWN: hN, aheadMsEnd: clk.aheadMs(Infinity) } : null, headerSec: hdr, videoSec: vDur, audioSec: aDur, recordedMs: info.recordedMs, seeks, samples, meter: m, after,
-    windows: windows.map((w) => ({ label: w.label, start: w.start, error: w.error, fullMedianMs: w.fullMedianMs, fullPairs: w.fullPairs, analysis: w.a })) };
+    windows: windows.map((w) => ({ label: w.label, start: w.start, error: w.error, fullMedianMs: w.fullMedianMs, fullPairs: w.fullPairs, analysis: w.a })),
+    between: between.map((w) => ({ label: w.label, start: w.start, error: w.error, av: w.a?.av })) };
   writeFileSync(join(dir, 'samples.json'), JSON.stringify(raw, null, 2));
   const section: SectionResult = { title, table: { head: ['figure', 'value', 'target', 'result'], rows }, lines, raw };
   if (N >= 30 || process.env.BENCH_DOCS === '1') writeDocs(section, samples);

@@ -32,13 +32,17 @@ export interface WebRecordSpec {
   recorder?: Partial<RecorderOptions>;
 }
 
-/** A logger that keeps warnings and errors (they go into the row's notes). */
+/** A logger that keeps warnings, errors and changes of a group's picture delay (they go into the row's notes). */
 function keepingLogger(into: string[]): Logger {
   const keep = (level: string) => (obj: object, msg?: string): void => {
     const o = obj as { err?: { message?: string } };
     into.push(`${level}: ${msg ?? ''}${o.err?.message ? ` (${o.err.message})` : ''}`.slice(0, 300));
   };
-  return { debug() {}, info() {}, warn: keep('warn'), error: keep('error') };
+  const info = (obj: object, msg?: string): void => {
+    const o = obj as { at?: number; pictureDelayMs?: number };
+    if (msg === 'capture picture delay changed') into.push(`info: ${msg} at ${o.at?.toFixed(1)} s (timeline) to ${o.pictureDelayMs} ms`);
+  };
+  return { debug() {}, info, warn: keep('warn'), error: keep('error') };
 }
 
 /** Times (performance.now) at which each task first reached each status. */

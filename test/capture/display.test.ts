@@ -11,7 +11,7 @@ import { chromiumBrowser } from '../../src/adapters/browser/chromium.js';
 import { ffmpegCapture, GRAB_PHASE, listGroups, type FfmpegCaptureDriver } from '../../src/adapters/capture/index.js';
 import type { BrowserSession } from '../../src/core/browser.js';
 import type { CaptureSession, OutputFile } from '../../src/core/capture.js';
-import { DisplayCaptureSession, pictureDelayFor } from '../../src/adapters/capture/display-session.js';
+import { DisplayCaptureSession, pictureDelayFor, trackPicture, type PictureMeasure, type PictureTrack } from '../../src/adapters/capture/display-session.js';
 import { audioLevels, cleanupTmp, decodeErrors, expectNoChildProcesses, lineLuma, packetTimes, probeStreams, serve, sleep, steps, tmp, type Served } from './helpers.js';
 import { irregularAudioPackets } from '../helpers/media.js';
 import { flashClip, startPageServer, type PageServer } from '../helpers/pages.js';
@@ -257,6 +257,50 @@ describe('display capture', () => {
     expect(Math.abs(a.av.medianMs!)).toBeLessThanOrEqual(30);
   });
 
+  it('measures the picture delay again while a group runs, and moves the sound from where it changed', async () => {
+    const measures: PictureMeasure[] = [];
+    const logger = { ...silentLogger, debug: (o: object, msg?: string) => void (msg === 'capture picture delay' && measures.push(o as PictureMeasure)) };
+    const driver = ffmpegCapture({ mode: 'display', pictureCheckMs: 1000, logger });
+    // Chromium's pipeline changes on its own only now and then in a long run (see the 30-minute
+    // benchmark): here the page's frames are reported one interval later from the third
+    // measurement on, as when the swap takes one interval more.
+    let calls = 0;
+    const frameUs = 1e6 / 30;
+    const { file, measured, segmentDir } = await record('/bench?scene=plain', 640, 360, [12], {
+      driver,
+      server: pages.url,
+      before: async (_s, page) => {
+        const real = page.presentedFrames!.bind(page);
+        page.presentedFrames = async (windowMs, signal) => {
+          const later = ++calls >= 3;
+          const frames = await real(windowMs, signal);
+          return later ? frames?.map((f) => ({ ...f, swapEndUs: f.swapEndUs + frameUs })) : frames;
+        };
+      },
+    }).finally(() => driver.close?.());
+    // Measured every 1 s + 1.5 s: at least four times in 12 s.
+    expect(measures.length).toBeGreaterThanOrEqual(4);
+    const [g] = await listGroups(segmentDir);
+    const meta = g!.meta!;
+    expect(meta.pictureChanges).toHaveLength(1);
+    const change = meta.pictureChanges![0]!;
+    expect(change.pictureDelayMs - meta.pictureDelayMs!).toBeCloseTo(33.3, 0);
+    // Between the second measurement (from ~2.5 s) and the third (from ~5 s on).
+    const at = change.at - meta.start!;
+    expect(at).toBeGreaterThan(2.5);
+    expect(at).toBeLessThan(7);
+    // In the file, the sound after the change is a frame later against the picture than before.
+    const a = await analyzeRecording(file.path, { expectedDuration: measured });
+    const flashes = a.av.offsetsMs.map((ms, i) => ({ ms, t: a.av.flashAt[i]! }));
+    const before = flashes.filter((f) => f.t < at - 0.2).map((f) => f.ms);
+    const after = flashes.filter((f) => f.t > at + 0.2).map((f) => f.ms);
+    expect(before.length).toBeGreaterThanOrEqual(2);
+    expect(after.length).toBeGreaterThanOrEqual(4);
+    const median = (v: number[]): number => v.sort((x, y) => x - y)[v.length >> 1]!;
+    expect(median(after) - median(before)).toBeGreaterThan(20);
+    expect(median(after) - median(before)).toBeLessThan(46);
+  });
+
   it('keeps a <video>’s sound with its picture: flashes and beeps of a clip within 30 ms (median)', async () => {
     await flashClip();
     const { file, measured, segmentDir } = await record('/flash-video', 640, 360, [6.5], { server: pages.url });
@@ -273,14 +317,33 @@ describe('display capture', () => {
     const frames = (swapUs: number, mainThread: boolean, count = 6): Array<{ beginUs: number; swapEndUs: number; mainThread: boolean }> =>
       Array.from({ length: count }, (_, i) => ({ beginUs: i * frame, swapEndUs: i * frame + swapUs, mainThread }));
     // Swapped before the grab in its own interval: seen a third of an interval early.
-    expect(pictureDelayFor(frames(8_000, true), frame, phase)).toEqual({ intervals: 0, delayMs: -6.7 - 5 });
+    expect(pictureDelayFor(frames(8_000, true), frame, phase)).toEqual({ intervals: 0, delayMs: -6.7 - 5, frames: 6 });
     // In the next interval: seen at the phase after the meant instant; two: one interval later.
-    expect(pictureDelayFor(frames(44_000, true), frame, phase)).toEqual({ intervals: 1, delayMs: 26.7 - 5 });
-    expect(pictureDelayFor(frames(72_000, true), frame, phase)).toEqual({ intervals: 2, delayMs: 60 - 5 });
+    expect(pictureDelayFor(frames(44_000, true), frame, phase)).toEqual({ intervals: 1, delayMs: 26.7 - 5, frames: 6 });
+    expect(pictureDelayFor(frames(72_000, true), frame, phase)).toEqual({ intervals: 2, delayMs: 60 - 5, frames: 6 });
     // The main thread's frames count first; else the compositor's; else none drawn (a <video>).
     expect(pictureDelayFor([...frames(72_000, true), ...frames(8_000, false)], frame, phase).intervals).toBe(2);
     expect(pictureDelayFor([...frames(72_000, true, 2), ...frames(44_000, false)], frame, phase).intervals).toBe(1);
-    expect(pictureDelayFor([], frame, phase)).toEqual({ intervals: 0, delayMs: -6.7 - 5 });
+    expect(pictureDelayFor([], frame, phase)).toEqual({ intervals: 0, delayMs: -6.7 - 5, frames: 0 });
+  });
+
+  it('picture delay over a group: set by the first measurement that saw frames, changed when two in a row agree on another', () => {
+    const m = (intervals: number, frames = 40): PictureMeasure => ({ intervals, delayMs: intervals * 33.3, frames });
+    const track: PictureTrack = {};
+    // Nothing drawn yet (a page still loading): nothing is known.
+    expect(trackPicture(track, m(0, 0), 0, 1500)).toBeUndefined();
+    expect(trackPicture(track, m(1), 15_000, 16_500)).toEqual({ set: 33.3 });
+    expect(trackPicture(track, m(1), 30_000, 31_500)).toBeUndefined();
+    // One odd window changes nothing.
+    expect(trackPicture(track, m(2), 45_000, 46_500)).toBeUndefined();
+    expect(trackPicture(track, m(1), 60_000, 61_500)).toBeUndefined();
+    // Nor does a window with too few frames to tell.
+    expect(trackPicture(track, m(2, 3), 75_000, 76_500)).toBeUndefined();
+    // Two in a row: a change, placed between the last window of the old value and the first of the new.
+    expect(trackPicture(track, m(2), 90_000, 91_500)).toBeUndefined();
+    expect(trackPicture(track, m(2), 105_000, 106_500)).toEqual({ change: (61_500 + 90_000) / 2, delayMs: 66.6 });
+    expect(trackPicture(track, m(2), 120_000, 121_500)).toBeUndefined();
+    expect(track.intervals).toBe(2);
   });
 
   it('spawns ffmpeg again when its grabs miss their phase (a wrong estimate of the gate delay), and learns the delay', async () => {

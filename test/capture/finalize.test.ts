@@ -169,6 +169,32 @@ describe('finalize', () => {
     expect(await decodeErrors(f2!.path)).toBe('');
   });
 
+  it('moves the sound piece by piece where a group’s picture delay changed while it ran (pictureChanges)', async () => {
+    const dir = join(root, 'av-changes');
+    mkdirSync(dir);
+    // Beeps at 0, 1, 2, 3, 4 s; the picture delay grows by 100 ms at 1.5 s and shrinks back at 3.5 s
+    // (the group's timeline starts at 1).
+    await synthGroup(dir, 1, 5, { beeps: true });
+    const file = join(dir, 'g0001.json');
+    const changes = [{ at: 2.5, pictureDelayMs: 136 }, { at: 4.5, pictureDelayMs: 36 }];
+    writeFileSync(file, JSON.stringify({ ...JSON.parse(readFileSync(file, 'utf8')), videoDelayMs: 36, pictureDelayMs: 36, pictureChanges: changes }));
+    const [f] = await finalizeSegments({ segmentDir: dir, outDir: dir, baseName: 'changes', output: { muxer: 'mp4' }, hlsSegmentSeconds: 4 });
+    const p = probeStreams(f!.path);
+    expect(Number(p.video?.nb_frames)).toBe(150);
+    expect(Math.abs(Number(p.audio?.duration) - 5)).toBeLessThan(0.05);
+    expect(await decodeErrors(f!.path)).toBe('');
+    const level = async (from: number): Promise<number> => (await audioLevels(f!.path, ['-ss', String(from), '-t', '0.06']))!.max;
+    // Each beep lasts 100 ms, from ~35 ms into its second (the encoder's delay, as in the capture).
+    const beepAt = async (at: number): Promise<void> => {
+      if (at > 1) expect(await level(at - 0.1)).toBeLessThan(-60);
+      expect(await level(at + 0.03)).toBeGreaterThan(-30);
+      expect(await level(at + 0.14)).toBeLessThan(-60);
+    };
+    // Before the first change: where they were; between the changes: 100 ms later; after the
+    // second: back where they were.
+    for (const at of [0.035, 1.035, 2.135, 3.135, 4.035]) await beepAt(at);
+  });
+
   it('keeps what a crash left: a segment missing from the list and cut short still counts', async () => {
     const dir = join(root, 'crash');
     mkdirSync(dir);

@@ -160,7 +160,7 @@ export async function synthGroup(
   dir: string,
   group: number,
   seconds: number,
-  options: { audio?: boolean; segmentSeconds?: number; audioDelay?: number } = {},
+  options: { audio?: boolean; segmentSeconds?: number; audioDelay?: number; beeps?: boolean } = {},
 ): Promise<void> {
   const fps = 30;
   const seg = segmentOutput(dir, group, { segmentSeconds: options.segmentSeconds ?? 2 });
@@ -169,7 +169,9 @@ export async function synthGroup(
     .input({ url: `testsrc2=size=320x240:rate=${fps}`, format: 'lavfi', options: { itsoffset: 1 } });
   // Like the capture: the audio is one AAC frame late, so its priming frame starts with the video.
   // `audioDelay` moves the sound against the picture, as when pulse answered late (or early).
-  if (options.audio !== false) cmd.input({ url: 'sine=frequency=440:sample_rate=48000', format: 'lavfi', options: { itsoffset: 1 + 1024 / 48000 + (options.audioDelay ?? 0) } });
+  // `beeps`: 100 ms of 1 kHz at the start of each second of the group, silence between.
+  const sound = options.beeps ? `aevalsrc='if(lt(mod(t,1),0.1),0.5*sin(2*PI*1000*t),0)':s=48000` : 'sine=frequency=440:sample_rate=48000';
+  if (options.audio !== false) cmd.input({ url: sound, format: 'lavfi', options: { itsoffset: 1 + 1024 / 48000 + (options.audioDelay ?? 0) } });
   cmd.output({
     ...seg,
     maps: options.audio !== false ? ['0:v', '1:a'] : ['0:v'],

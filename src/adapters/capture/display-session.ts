@@ -48,7 +48,7 @@ import { join } from 'node:path';
 import type { BrowserSession, PresentedFrame } from '../../core/browser.js';
 import type { BrowserRequirements, CaptureOpenOptions, CaptureStartOptions } from '../../core/capture.js';
 import { WebRecordError } from '../../core/errors.js';
-import { withTimeout } from '../../core/timeout.js';
+import { sleepUnless, withTimeout } from '../../core/timeout.js';
 import { ffmpegCommand } from '../ffmpeg/args.js';
 import { audioEncodeOptions, even, segmentOutput, videoEncodeOptions, videoFilter, type EncoderOptions } from './encoder.js';
 import type { PulseServer, PulseSink } from './pulse.js';
@@ -113,6 +113,8 @@ export interface DisplaySessionConfig extends SessionConfig {
   startupMs: number;
   /** Locked grabs (Xorg): timing learnt by the driver's earlier sessions. */
   grabClock?: GrabClock;
+  /** How often a running group measures its picture delay again, ms (see followPicture); 0: only at its start. */
+  pictureCheckMs?: number;
 }
 
 /** Where a group's timeline starts (s): far enough from 0 that nothing is negative. */
@@ -159,8 +161,12 @@ const PHASE_TOLERANCE = 0.12;
 /** The planned grab phase in µs, for a frame of `frameUs`. */
 const phaseUs = (frameUs: number): number => Math.round(GRAB_PHASE * frameUs);
 
-/** How long the frame pipeline is watched at the start of each group (ms). */
+/** How long the frame pipeline is watched at each measurement (ms). */
 const PICTURE_PROBE_MS = 1500;
+/** How often a running group measures its picture delay again (ms; see followPicture). */
+export const PICTURE_CHECK_MS = 15_000;
+/** Changes of the picture delay one group notes at most (past them it keeps the last one). */
+const MAX_PICTURE_CHANGES = 100;
 /**
  * How much later the sound is stamped than the page means it to be heard (ms): the sound
  * server's capture against Chromium's own estimate of its output delay. Measured with the
@@ -183,12 +189,58 @@ const SOUND_PATH_MS = 5;
  * `n` is the median over the main thread's frames, else over the compositor's, else 0 (nothing
  * drawn by the renderer in the window: a `<video>`, or a still page where it does not matter).
  */
-export function pictureDelayFor(frames: PresentedFrame[], frameUs: number, phaseUs: number): { delayMs: number; intervals: number } {
+export function pictureDelayFor(frames: PresentedFrame[], frameUs: number, phaseUs: number): PictureMeasure {
   const main = frames.filter((f) => f.mainThread);
   const used = main.length >= 5 ? main : frames.length - main.length >= 5 ? frames.filter((f) => !f.mainThread) : [];
   const n = used.map((f) => Math.min(3, Math.max(0, Math.ceil((f.swapEndUs - f.beginUs - phaseUs) / frameUs)))).sort((a, b) => a - b);
   const intervals = n.length ? n[n.length >> 1]! : 0;
-  return { delayMs: Math.round(((intervals - 1) * frameUs + phaseUs) / 100) / 10 - SOUND_PATH_MS, intervals };
+  return { delayMs: Math.round(((intervals - 1) * frameUs + phaseUs) / 100) / 10 - SOUND_PATH_MS, intervals, frames: used.length };
+}
+
+/** One measurement of a group's picture delay (see pictureDelayFor). */
+export interface PictureMeasure {
+  delayMs: number;
+  intervals: number;
+  /** How many frames it was taken over (0: nothing drawn by the renderer was seen). */
+  frames: number;
+}
+
+/**
+ * What a group knows of its picture delay while it runs: the value in force, since when it was
+ * last seen, and a different value seen once (a change is taken when two measurements in a row
+ * agree on it, so one odd window changes nothing).
+ */
+export interface PictureTrack {
+  /** Intervals in force, once a measurement saw frames (see PictureMeasure.frames). */
+  intervals?: number;
+  /** Unix ms at which the last measurement that agreed with it ended. */
+  seenUntil?: number;
+  pending?: { intervals: number; from: number };
+}
+
+/**
+ * Takes one more measurement of a group, made from `from` to `until` (unix ms). Returns `set`
+ * when it becomes the group's delay from its start (no measurement had seen frames before),
+ * `change` with the unix ms from which a new delay holds, or nothing.
+ */
+export function trackPicture(track: PictureTrack, m: PictureMeasure, from: number, until: number): { set: number } | { change: number; delayMs: number } | undefined {
+  if (m.frames < 5) return undefined;
+  if (track.intervals === undefined || track.seenUntil === undefined) {
+    Object.assign(track, { intervals: m.intervals, seenUntil: until, pending: undefined });
+    return { set: m.delayMs };
+  }
+  if (m.intervals === track.intervals) {
+    Object.assign(track, { seenUntil: until, pending: undefined });
+    return undefined;
+  }
+  if (track.pending?.intervals !== m.intervals) {
+    track.pending = { intervals: m.intervals, from };
+    return undefined;
+  }
+  // Between the last window of the old value and the first of the new one.
+  const change = Math.round((track.seenUntil + track.pending.from) / 2);
+  Object.assign(track, { intervals: m.intervals, seenUntil: until, pending: undefined });
+  return { change, delayMs: m.delayMs };
 }
 
 /** One AAC frame (the encoder's priming delay): 1024 samples at 48 kHz. */
@@ -308,36 +360,58 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
 
   /**
    * Locked grabs: measures the group's picture delay from the browser's frame pipeline while the
-   * group runs (see pictureDelayFor) and writes it into the group's metadata, for the join. Once
-   * per group, from when it has started and a browser is attached.
+   * group runs (see pictureDelayFor) and writes it into the group's metadata, for the join. From
+   * when the group has started and a browser is attached, once per group (followPicture).
    */
   private measurePicture(): void {
     const plan = this.plan;
     const lock = this.lock;
     const phaseUs = this.grabPhase;
-    const browser = this.attached;
     // A delay the user set is kept as it is.
-    if (!plan || !lock || phaseUs === undefined || !browser?.presentedFrames || this.cfg.videoDelayMs !== undefined) return;
+    if (!plan || !lock || phaseUs === undefined || !this.attached?.presentedFrames || this.cfg.videoDelayMs !== undefined) return;
     if (this.probe?.plan === plan) return;
     const cut = new AbortController();
     // After the previous group's measurement, if it still runs (a browser traces once at a time).
-    const done = (this.probe?.done ?? Promise.resolve())
-      .then(() => browser.presentedFrames!(PICTURE_PROBE_MS, cut.signal))
-      .then(async (frames) => {
-        // Cut short with too few frames to tell: the stamped delay stays.
-        if (!frames || (cut.signal.aborted && frames.length < 5)) return;
-        const measured = pictureDelayFor(frames, lock.frameUs, phaseUs);
-        this.cfg.logger.debug({ taskId: this.open.taskId, group: this.group, ...measured, frames: frames.length }, 'capture picture delay');
-        plan.pictureDelayMs = measured.delayMs;
-        await this.rewriteMeta(plan);
-      })
-      .catch(() => undefined);
+    const done = (this.probe?.done ?? Promise.resolve()).then(() => this.followPicture(plan, lock.frameUs, phaseUs, cut.signal)).catch(() => undefined);
     this.probe = { plan, done, cut };
   }
 
   /**
-   * A group that ends within the window measures what it saw until then; a measurement that does
-   * not finish within a second of that never holds the stop (the stamped delay stays).
+   * Measures a group's picture delay at its start, then every `pictureCheckMs` while it runs:
+   * Chromium's pipeline can change how many intervals a frame takes during a long recording
+   * (seen once in a 30-minute benchmark run: one interval less, the sound 33 ms late from
+   * then on). A change (see trackPicture) is noted in `plan.pictureChanges`; the join moves the
+   * group's sound piece by piece.
+   */
+  private async followPicture(plan: GroupPlan, frameUs: number, phaseUs: number, signal: AbortSignal): Promise<void> {
+    const track: PictureTrack = {};
+    let every = this.cfg.pictureCheckMs ?? PICTURE_CHECK_MS;
+    for (let first = true; !signal.aborted && this.plan === plan; first = false) {
+      if (!first && (every <= 0 || !(await sleepUnless(every, signal)))) return;
+      const browser = this.attached;
+      if (!browser?.presentedFrames) return;
+      const from = Date.now();
+      const frames = await browser.presentedFrames(PICTURE_PROBE_MS, signal).catch(() => undefined);
+      // Cut short with too few frames to tell, or the group is over: what is noted stays.
+      if (!frames || (signal.aborted && frames.length < 5) || this.plan !== plan) continue;
+      const measured = pictureDelayFor(frames, frameUs, phaseUs);
+      this.cfg.logger.debug({ taskId: this.open.taskId, group: this.group, ...measured }, 'capture picture delay');
+      const seen = trackPicture(track, measured, from, Date.now());
+      if (first && !seen) plan.pictureDelayMs = measured.delayMs;
+      else if (seen && 'set' in seen) plan.pictureDelayMs = seen.set;
+      else if (seen) {
+        const changes = (plan.pictureChanges ??= []);
+        changes.push({ at: this.timelineAt(seen.change), pictureDelayMs: seen.delayMs });
+        this.cfg.logger.info({ taskId: this.open.taskId, group: this.group, ...changes.at(-1) }, 'capture picture delay changed');
+        if (changes.length >= MAX_PICTURE_CHANGES) every = 0;
+      } else continue;
+      await this.rewriteMeta(plan);
+    }
+  }
+
+  /**
+   * A group that ends within a measurement's window measures what it saw until then; a
+   * measurement that does not finish within a second of that never holds the stop.
    */
   protected override async beforeEnd(): Promise<void> {
     this.probe?.cut.abort();

@@ -13,8 +13,10 @@
  *   moves each group so that its first frame comes exactly one frame interval after the previous
  *   group's last one. So the output is one constant-rate timeline, strictly increasing, without
  *   holes, lasting the sum of the groups' frames;
- * - audio: one group is copied (the same two bitstream filters); several groups are decoded,
- *   each group's audio is moved by the same offset as its video (`aselect` + `asetpts`), and
+ * - audio: one group is copied (the same two bitstream filters); several groups, or a group
+ *   whose picture delay changed while it ran (GroupMeta.pictureChanges), are decoded, each
+ *   group's audio is moved by the same offset as its video and by its picture delay, piece by
+ *   piece (`aselect` + `asetpts`), and
  *   `aresample` makes it one continuous stream (the joints' few-ms gaps filled with silence,
  *   overlaps trimmed), padded/trimmed to the video's length, then encoded once to AAC.
  *
@@ -74,6 +76,14 @@ export function parsePlaylist(text: string): Array<{ uri: string; duration: numb
 /** Seconds of timeline left empty after each group on the concat timeline (see the module comment). */
 export const GAP = 2;
 
+/** A span of a group's picture with one A/V offset (concat timeline). */
+interface Piece {
+  from: number;
+  to: number;
+  /** How much later the sound goes against its picture (s): see GroupMeta.pictureDelayMs. */
+  av: number;
+}
+
 /** A group placed on the concat timeline and in the output. */
 interface Placed {
   group: SegmentGroup;
@@ -83,11 +93,27 @@ interface Placed {
   to: number;
   /** What is taken off the group's timestamps (concat timeline -> output). */
   shift: number;
-  /** How much later the group's sound goes against its picture (s): see GroupMeta.pictureDelayMs. */
-  av: number;
+  /** The group cut where its measured picture delay changed (one piece when it never did). */
+  pieces: Piece[];
 }
 
 const n6 = (x: number): string => x.toFixed(6);
+
+/** A group's pieces: its span cut at each change of its picture delay (GroupMeta.pictureChanges). */
+function pieces(group: SegmentGroup, t: GroupTimeline, from: number, to: number): Piece[] {
+  const meta = group.meta;
+  const av = (ms: number | undefined): number => (ms !== undefined ? (ms - (meta?.videoDelayMs ?? 0)) / 1000 : 0);
+  const out: Piece[] = [{ from, to, av: av(meta?.pictureDelayMs) }];
+  for (const change of meta?.pictureChanges ?? []) {
+    // Timeline position -> concat timeline: the first kept frame is at `from`.
+    const at = from + (change.at - t.videoStart);
+    const last = out[out.length - 1]!;
+    if (at <= last.from || at >= to) continue;
+    last.to = at;
+    out.push({ from: at, to, av: av(change.pictureDelayMs) });
+  }
+  return out;
+}
 
 /** Lays the groups out (see the module comment); returns them and the output duration. */
 function place(timelines: Array<{ group: SegmentGroup; t: GroupTimeline }>): { placed: Placed[]; total: number } {
@@ -95,9 +121,8 @@ function place(timelines: Array<{ group: SegmentGroup; t: GroupTimeline }>): { p
   let outAt = 0;
   const placed = timelines.map(({ group, t }) => {
     const from = concatAt + (t.videoStart - t.start);
-    const meta = group.meta;
-    const av = meta?.pictureDelayMs !== undefined ? (meta.pictureDelayMs - (meta.videoDelayMs ?? 0)) / 1000 : 0;
-    const p: Placed = { group, t, from, to: from + t.frames / t.fps, shift: from - outAt, av };
+    const to = from + t.frames / t.fps;
+    const p: Placed = { group, t, from, to, shift: from - outAt, pieces: pieces(group, t, from, to) };
     concatAt += t.rawEnd - t.start + GAP;
     outAt += t.frames / t.fps;
     return p;
@@ -108,26 +133,45 @@ function place(timelines: Array<{ group: SegmentGroup; t: GroupTimeline }>): { p
 /**
  * Bitstream filters for a copied stream: drop what lies outside the kept spans (`keep` gives a
  * packet's position: its start for video, its middle for audio), then move each group into place.
+ * Audio is copied only from groups of one piece.
  */
 function copyFilters(placed: Placed[], video: boolean): string {
   // Inside a bitstream filter list, ',' separates filters: commas of expressions are escaped.
   // A packet's place in its group's span: video frames by their start (half a frame early),
   // audio by its middle, the sound taken `av` earlier than the picture it goes with.
-  const lead = (p: Placed): number => (video ? 0.5 / p.t.fps : p.av);
+  const lead = (p: Placed): number => (video ? 0.5 / p.t.fps : p.pieces[0]!.av);
   const at = video ? 'pts*tb' : '(pts+duration/2)*tb';
   const kept = placed.map((p) => `between(${at}\\,${n6(p.from - lead(p))}\\,${n6(p.to - lead(p))})`).join('+');
   // Group membership for the shift: a wide window around each span (spans are GAP apart).
-  const move = (p: Placed): number => (video ? p.shift : p.shift - p.av);
+  const move = (p: Placed): number => (video ? p.shift : p.shift - p.pieces[0]!.av);
   const shift = placed.map((p) => `${n6(move(p))}*between(PTS*TB\\,${n6(p.from - 0.5)}\\,${n6(p.to + 0.5)})`).join('+');
   return `noise=drop=not(${kept}),setts=ts=TS-(${shift})/TB`;
 }
 
-/** Audio filter of several groups: select by group, move into place, make continuous, fit the video's length. */
+/**
+ * Audio filter of decoded groups: select each piece's sound, move it into place, make it
+ * continuous, fit the video's length. Where a group's picture delay grew, the sound of the
+ * joint is needed twice: it is kept once, and the rest of the group's sound follows after a
+ * silence as long as the change; where it shrank, as much sound is left out.
+ */
 function audioFilter(placed: Placed[], total: number): string {
   const rate = placed[0]!.t.sampleRate;
   const samples = Math.round(total * rate);
-  const kept = placed.map((p) => `between(t+samples_n/(2*sample_rate),${n6(p.from - p.av)},${n6(p.to - p.av)})`).join('+');
-  const shift = placed.map((p) => `${n6(p.shift - p.av)}*between(T,${n6(p.from - 0.5)},${n6(p.to + 0.5)})`).join('+');
+  const all = placed.flatMap((p) => p.pieces);
+  const kept = all.map((c) => `between(t+samples_n/(2*sample_rate),${n6(c.from - c.av)},${n6(c.to - c.av)})`).join('+');
+  // Which piece moves a frame (by its middle): a wide window around each group (groups are GAP
+  // apart), cut inside it where the delay changed, the sound wanted by both pieces going to the first.
+  const mid = '(T+S/(2*SR))';
+  const shift = placed
+    .flatMap((p) =>
+      p.pieces.map((c, i) => {
+        const lo = i === 0 ? p.from - 0.5 : c.from - Math.min(c.av, p.pieces[i - 1]!.av);
+        const next = p.pieces[i + 1];
+        const hi = next ? next.from - Math.min(c.av, next.av) : p.to + 0.5;
+        return `${n6(p.shift - c.av)}*gte(${mid},${n6(lo)})*lt(${mid},${n6(hi)})`;
+      }),
+    )
+    .join('+');
   return [
     `aselect='${kept}'`,
     `asetpts='PTS-(${shift})/TB'`,
@@ -164,7 +208,7 @@ export async function finalizeSegments(options: FinalizeOptions, config: Finaliz
 
     const hasAudio = placed.some((p) => p.t.hasAudio);
     let audio: OptionPairs = [['an', true]];
-    if (hasAudio && placed.length === 1) audio = [['c:a', 'copy'], ['bsf:a', copyFilters(placed, false)]];
+    if (hasAudio && placed.length === 1 && placed[0]!.pieces.length === 1) audio = [['c:a', 'copy'], ['bsf:a', copyFilters(placed, false)]];
     else if (hasAudio) {
       const script = join(work, 'audio.filter');
       await writeFile(script, audioFilter(placed, total));

@@ -47,6 +47,12 @@ export function metaName(group: number): string {
   return `g${String(group).padStart(4, '0')}.json`;
 }
 
+/** A change of a group's measured picture delay: from timeline position `at` (s) on. */
+export interface PictureChange {
+  at: number;
+  pictureDelayMs: number;
+}
+
 /**
  * What the capture writes next to a group's segments: where the group's timeline starts and,
  * once `stop()` was called, where it ends (seconds on the group's timeline; anything captured
@@ -68,6 +74,11 @@ export interface GroupMeta {
    * display-session), ms: the join moves the group's sound by `pictureDelayMs - videoDelayMs`.
    */
   pictureDelayMs?: number;
+  /**
+   * Where the measured delay changed later in the group (the browser's frame pipeline can change
+   * during a long recording), in timeline order: from `at` on, `pictureDelayMs` is the one given.
+   */
+  pictureChanges?: PictureChange[];
   startWall: number;
   endWall?: number;
   mode: 'video+audio' | 'video';

@@ -19,7 +19,7 @@ import { WebRecordError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import type { CaptureMode } from '../../core/types.js';
 import { runFfmpeg, type FfmpegProcess, type FfmpegProgress } from '../ffmpeg/process.js';
-import { listGroups, nextGroup, recordedMsIn, removeGroup, segmentName, writeMeta, type GroupMeta } from './segments.js';
+import { listGroups, nextGroup, recordedMsIn, removeGroup, segmentName, writeMeta, type GroupMeta, type PictureChange } from './segments.js';
 
 /** Settings every session gets from the driver. */
 export interface SessionConfig {
@@ -61,6 +61,8 @@ export interface GroupPlan {
   videoDelayMs?: number;
   /** The display path delay measured while the group runs, ms (set by the mode when it knows; see GroupMeta). */
   pictureDelayMs?: number;
+  /** Where that delay changed later in the group (see GroupMeta.pictureChanges). */
+  pictureChanges?: PictureChange[];
   /** Timeline seconds per wall-clock second from `startWall` on (default 1; see display-session's locked grabs). */
   timeScale?: number;
 }
@@ -206,21 +208,29 @@ export abstract class SegmentCaptureSession implements CaptureSession {
     return Math.min(2500, Math.max(300, Math.round(Math.max(...this.readyMs) * 1.3 + 100)));
   }
 
-  private meta(end?: number): GroupMeta {
-    const { fps, width, height } = this.open;
+  /** Position of the wall-clock instant `wallMs` (unix ms) on the running group's timeline, s. */
+  protected timelineAt(wallMs: number): number {
     const plan = this.plan!;
     const scale = plan.timeScale ?? 1;
     // The group may start after its planned instant (ffmpeg was late): it then starts further on
     // the same timeline.
     const start = plan.timelineStart + ((this.startWall - (plan.startWall ?? this.startWall)) / 1000) * scale;
+    return start + ((wallMs - this.startWall) / 1000) * scale;
+  }
+
+  private meta(end?: number): GroupMeta {
+    const { fps, width, height } = this.open;
+    const plan = this.plan!;
+    const start = this.timelineAt(this.startWall);
     return {
       ...(this.anchoredOnFirstFrame ? {} : { start }),
       startWall: this.startWall,
-      ...(end !== undefined ? { end: start + ((end - this.startWall) / 1000) * scale, endWall: end } : {}),
+      ...(end !== undefined ? { end: this.timelineAt(end), endWall: end } : {}),
       ...(this.anchoredOnFirstFrame ? { anchor: 'first-frame' as const } : {}),
       ...(plan.origin !== undefined ? { origin: plan.origin } : this.startWall ? { origin: this.startWall - plan.timelineStart * 1000 } : {}),
       ...(plan.videoDelayMs !== undefined ? { videoDelayMs: plan.videoDelayMs } : {}),
       ...(plan.pictureDelayMs !== undefined ? { pictureDelayMs: plan.pictureDelayMs } : {}),
+      ...(plan.pictureChanges?.length ? { pictureChanges: plan.pictureChanges.map((c) => ({ ...c })) } : {}),
       mode: this.mode,
       fps,
       width,
