@@ -2,6 +2,7 @@
  * The Chromium browser adapter against real Chromium: launch, viewport, navigation outcomes,
  * exposed functions, dialogs, exits and a clean close.
  */
+import { getEventListeners } from 'node:events';
 import { existsSync } from 'node:fs';
 import { createServer, type ServerResponse } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -102,6 +103,11 @@ describe('chromium browser', () => {
     const early = (await s.presentedFrames!(60_000, cut.signal))!;
     expect(Date.now() - t0).toBeLessThan(30_000);
     expect(early.filter((f) => f.mainThread).length).toBeGreaterThanOrEqual(1);
+    // Windows one after another under one long-lived signal (a group's): none leaves a listener
+    // on it (each would keep its window's trace events for the signal's life).
+    const group = new AbortController();
+    for (let i = 0; i < 3; i++) expect(await s.presentedFrames!(200, group.signal)).toBeDefined();
+    expect(getEventListeners(group.signal, 'abort')).toHaveLength(0);
   });
 
   it('ends a frame trace of a page that closes itself meanwhile (nobody waits on it for ever)', async () => {

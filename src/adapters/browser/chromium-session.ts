@@ -6,7 +6,7 @@ import type { Browser, CDPSession, Dialog, Frame, HTTPResponse, Page, Target } f
 import { TimeoutError } from 'puppeteer-core';
 import type { BrowserExit, BrowserSession, PresentedFrame, ScreencastFrame } from '../../core/browser.js';
 import { WebRecordError } from '../../core/errors.js';
-import { withTimeout } from '../../core/timeout.js';
+import { sleepUnless, withTimeout } from '../../core/timeout.js';
 import { killPid, trackPid, waitExit } from '../ffmpeg/child.js';
 
 /** How long `close()` waits for a polite exit before SIGKILL of the whole process tree. */
@@ -209,11 +209,8 @@ export class ChromiumSession implements BrowserSession {
       const complete = new Promise<void>((resolve) => cdp.once('Tracing.tracingComplete', () => resolve()));
       const config = { includedCategories: ['benchmark'], recordMode: 'recordAsMuchAsPossible' as const };
       await withTimeout(cdp.send('Tracing.start', { transferMode: 'ReportEvents', traceConfig: config }), TRACE_STEP_MS);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, windowMs);
-        signal?.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
-        if (signal?.aborted) (clearTimeout(timer), resolve());
-      });
+      // (Its listener goes with the window: one left on a long-lived signal would keep the events.)
+      await (signal ? sleepUnless(windowMs, signal) : sleep(windowMs));
       await withTimeout(cdp.send('Tracing.end').then(() => complete), TRACE_STEP_MS);
       return presentedFrames(events);
     } catch {

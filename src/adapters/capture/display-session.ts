@@ -113,8 +113,6 @@ export interface DisplaySessionConfig extends SessionConfig {
   startupMs: number;
   /** Locked grabs (Xorg): timing learnt by the driver's earlier sessions. */
   grabClock?: GrabClock;
-  /** How often a running group measures its picture delay again, ms (see followPicture); 0: only at its start. */
-  pictureCheckMs?: number;
 }
 
 /** Where a group's timeline starts (s): far enough from 0 that nothing is negative. */
@@ -163,8 +161,12 @@ const phaseUs = (frameUs: number): number => Math.round(GRAB_PHASE * frameUs);
 
 /** How long the frame pipeline is watched at each measurement (ms). */
 const PICTURE_PROBE_MS = 1500;
-/** How often a running group measures its picture delay again (ms; see followPicture). */
-export const PICTURE_CHECK_MS = 15_000;
+/**
+ * How long each later window of a group's trace lasts (ms): windows follow each other for the
+ * whole group (the trace costs the browser no CPU that shows: 1.04-1.09 CPU s per s for 9 bench
+ * recordings traced from start to end, 1.04-1.15 for 2 untraced).
+ */
+const PICTURE_WINDOW_MS = 5000;
 /** Changes of the picture delay one group notes at most (past them it keeps the last one). */
 const MAX_PICTURE_CHANGES = 100;
 /**
@@ -206,41 +208,71 @@ export interface PictureMeasure {
 }
 
 /**
- * What a group knows of its picture delay while it runs: the value in force, since when it was
- * last seen, and a different value seen once (a change is taken when two measurements in a row
- * agree on it, so one odd window changes nothing).
+ * What a group knows of its picture delay while it runs: the frame intervals in force, a run of
+ * seconds that saw another value, and the frames of the second still being seen.
  */
 export interface PictureTrack {
   /** Intervals in force, once a measurement saw frames (see PictureMeasure.frames). */
   intervals?: number;
-  /** Unix ms at which the last measurement that agreed with it ended. */
-  seenUntil?: number;
-  pending?: { intervals: number; from: number };
+  /** Consecutive seconds whose frames took `intervals` other than the ones in force, from `fromUs`. */
+  run?: { intervals: number; fromUs: number; seconds: number };
+  /** Frames of the last second seen, not complete yet. */
+  carry?: PresentedFrame[];
 }
 
+/** A second of frames counts with at least this many (a still page draws none). */
+const BIN_FRAMES = 10;
 /**
- * Takes one more measurement of a group, made from `from` to `until` (unix ms). Returns `set`
- * when it becomes the group's delay from its start (no measurement had seen frames before),
- * `change` with the unix ms from which a new delay holds, or nothing.
+ * Seconds in a row another value must hold to be taken as a change: Chromium also flips between
+ * one and two intervals for a few seconds at a time (seen in the 30-minute benchmark run), and
+ * following each flip would cut the sound every few seconds.
  */
-export function trackPicture(track: PictureTrack, m: PictureMeasure, from: number, until: number): { set: number } | { change: number; delayMs: number } | undefined {
-  if (m.frames < 5) return undefined;
-  if (track.intervals === undefined || track.seenUntil === undefined) {
-    Object.assign(track, { intervals: m.intervals, seenUntil: until, pending: undefined });
-    return { set: m.delayMs };
+export const PICTURE_CHANGE_SECONDS = 8;
+
+/**
+ * Takes the frames of one more window of a group's trace, a second at a time (on the browser's
+ * monotonic clock, as `beginUs`): the first second with frames sets the value in force, unless
+ * it is set; a different value held for {@link PICTURE_CHANGE_SECONDS} seconds in a row changes
+ * it, from the first frame of that run. `final`: the group ends, its last second counts as it is.
+ */
+export function trackPicture(
+  track: PictureTrack,
+  frames: PresentedFrame[],
+  frameUs: number,
+  phaseUs: number,
+  final = false,
+): Array<{ fromUs: number; delayMs: number; intervals: number }> {
+  const all = [...(track.carry ?? []), ...frames];
+  const seconds = new Map<number, PresentedFrame[]>();
+  for (const f of all) {
+    const key = Math.floor(f.beginUs / 1e6);
+    seconds.set(key, [...(seconds.get(key) ?? []), f]);
   }
-  if (m.intervals === track.intervals) {
-    Object.assign(track, { seenUntil: until, pending: undefined });
-    return undefined;
+  const keys = [...seconds.keys()].sort((x, y) => x - y);
+  const last = keys.at(-1);
+  track.carry = !final && last !== undefined ? seconds.get(last) : undefined;
+  const changes: Array<{ fromUs: number; delayMs: number; intervals: number }> = [];
+  for (const key of keys) {
+    if (key === last && !final) break;
+    const bin = seconds.get(key)!;
+    const m = pictureDelayFor(bin, frameUs, phaseUs);
+    if (m.frames < BIN_FRAMES) continue;
+    const fromUs = bin[0]!.beginUs;
+    if (track.intervals === undefined) {
+      track.intervals = m.intervals;
+      changes.push({ fromUs, delayMs: m.delayMs, intervals: m.intervals });
+    } else if (m.intervals === track.intervals) track.run = undefined;
+    else {
+      if (track.run?.intervals === m.intervals) track.run.seconds++;
+      else track.run = { intervals: m.intervals, fromUs, seconds: 1 };
+      if (track.run.seconds >= PICTURE_CHANGE_SECONDS) {
+        changes.push({ fromUs: track.run.fromUs, delayMs: m.delayMs, intervals: m.intervals });
+        track.intervals = m.intervals;
+        track.run = undefined;
+      }
+    }
   }
-  if (track.pending?.intervals !== m.intervals) {
-    track.pending = { intervals: m.intervals, from };
-    return undefined;
-  }
-  // Between the last window of the old value and the first of the new one.
-  const change = Math.round((track.seenUntil + track.pending.from) / 2);
-  Object.assign(track, { intervals: m.intervals, seenUntil: until, pending: undefined });
-  return { change, delayMs: m.delayMs };
+  return changes;
 }
 
 /** One AAC frame (the encoder's priming delay): 1024 samples at 48 kHz. */
@@ -377,35 +409,45 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
   }
 
   /**
-   * Measures a group's picture delay at its start, then every `pictureCheckMs` while it runs:
-   * Chromium's pipeline can change how many intervals a frame takes during a long recording
-   * (seen once in a 30-minute benchmark run: one interval less, the sound 33 ms late from
-   * then on). A change (see trackPicture) is noted in `plan.pictureChanges`; the join moves the
-   * group's sound piece by piece.
+   * Follows a group's picture delay while it runs, from one trace window to the next: the first
+   * (PICTURE_PROBE_MS) gives the group's delay; after it, Chromium's pipeline can change how many
+   * intervals a frame takes (seen in a 30-minute benchmark run: six times, for minutes at a
+   * time), and a change held for PICTURE_CHANGE_SECONDS (see trackPicture) is noted in
+   * `plan.pictureChanges`, from the second it began; the join moves the group's sound piece by
+   * piece. The first frames of a group that drew nothing in its first window (a page still
+   * loading) are such a change too.
    */
   private async followPicture(plan: GroupPlan, frameUs: number, phaseUs: number, signal: AbortSignal): Promise<void> {
     const track: PictureTrack = {};
-    let every = this.cfg.pictureCheckMs ?? PICTURE_CHECK_MS;
-    for (let first = true; !signal.aborted && this.plan === plan; first = false) {
-      if (!first && (every <= 0 || !(await sleepUnless(every, signal)))) return;
+    const offsetUs = wallMinusMonoUs();
+    for (let window = 0; !signal.aborted && this.plan === plan; window++) {
       const browser = this.attached;
       if (!browser?.presentedFrames) return;
-      const from = Date.now();
-      const frames = await browser.presentedFrames(PICTURE_PROBE_MS, signal).catch(() => undefined);
-      // Cut short with too few frames to tell, or the group is over: what is noted stays.
-      if (!frames || (signal.aborted && frames.length < 5) || this.plan !== plan) continue;
-      const measured = pictureDelayFor(frames, frameUs, phaseUs);
-      this.cfg.logger.debug({ taskId: this.open.taskId, group: this.group, ...measured }, 'capture picture delay');
-      const seen = trackPicture(track, measured, from, Date.now());
-      if (first && !seen) plan.pictureDelayMs = measured.delayMs;
-      else if (seen && 'set' in seen) plan.pictureDelayMs = seen.set;
-      else if (seen) {
-        const changes = (plan.pictureChanges ??= []);
-        changes.push({ at: this.timelineAt(seen.change), pictureDelayMs: seen.delayMs });
-        this.cfg.logger.info({ taskId: this.open.taskId, group: this.group, ...changes.at(-1) }, 'capture picture delay changed');
-        if (changes.length >= MAX_PICTURE_CHANGES) every = 0;
-      } else continue;
-      await this.rewriteMeta(plan);
+      const frames = await browser.presentedFrames(window === 0 ? PICTURE_PROBE_MS : PICTURE_WINDOW_MS, signal).catch(() => undefined);
+      if (this.plan !== plan) return;
+      // Someone else traces this browser (it traces once at a time): try again in a while.
+      if (!frames) {
+        await sleepUnless(PICTURE_WINDOW_MS, signal);
+        continue;
+      }
+      let noted = false;
+      if (window === 0 && !(signal.aborted && frames.length < 5)) {
+        // The group's delay: over the whole first window (or what it saw of it, cut short), and the
+        // 0-interval value when the renderer drew nothing (a <video>, or a page still loading).
+        const measured = pictureDelayFor(frames, frameUs, phaseUs);
+        this.cfg.logger.debug({ taskId: this.open.taskId, group: this.group, ...measured }, 'capture picture delay');
+        plan.pictureDelayMs = measured.delayMs;
+        if (measured.frames >= 5) track.intervals = measured.intervals;
+        noted = true;
+      }
+      for (const found of trackPicture(track, window === 0 ? [] : frames, frameUs, phaseUs, signal.aborted)) {
+        if (plan.pictureChanges && plan.pictureChanges.length >= MAX_PICTURE_CHANGES) break;
+        const at = this.timelineAt((found.fromUs + offsetUs) / 1000);
+        (plan.pictureChanges ??= []).push({ at, pictureDelayMs: found.delayMs });
+        this.cfg.logger.info({ taskId: this.open.taskId, group: this.group, at, pictureDelayMs: found.delayMs }, 'capture picture delay changed');
+        noted = true;
+      }
+      if (noted) await this.rewriteMeta(plan);
     }
   }
 

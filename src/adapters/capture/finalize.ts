@@ -73,6 +73,9 @@ export function parsePlaylist(text: string): Array<{ uri: string; duration: numb
   return out;
 }
 
+/** Samples the AAC encoder puts before the first one it is given (one frame). */
+const AAC_PRIMING = 1024;
+
 /** Seconds of timeline left empty after each group on the concat timeline (see the module comment). */
 export const GAP = 2;
 
@@ -179,7 +182,10 @@ function audioFilter(placed: Placed[], total: number): string {
     // while the capture's own timestamp jitter (1-2 ms) leaves the sound untouched.
     `aresample=async=1:min_hard_comp=0.005:first_pts=0`,
     `apad=whole_len=${samples}`,
-    `atrim=end_sample=${samples}`,
+    // The encoder puts one frame of priming before the first sample it is given: starting it one
+    // frame in, its first packet starts with the video (as the capture does), and the file lasts
+    // what the video lasts (its first 21 ms of sound are left out).
+    `atrim=start_sample=${AAC_PRIMING}:end_sample=${samples}`,
   ].join(',');
 }
 

@@ -56,17 +56,11 @@ export interface FfmpegCaptureOptions {
    * Xorg (36 at 30 fps); measured to put the A/V offsets of the benchmark's recordings (Chromium
    * 156, 30 fps) near 0. The delay itself varies: with the grab's phase on Xvfb (from run to
    * run), with whether Chromium shows a frame one or two refreshes after it drew it on Xorg
-   * (from run to run, and sometimes during a long run). Unless this is set, each group on Xorg
-   * measures it from the browser's frames, at its start and then every `pictureCheckMs`, and
-   * the join moves its sound to match.
+   * (from run to run, and for minutes at a time during a long run). Unless this is set, each
+   * group on Xorg follows it in a trace of the browser's frames while it runs, and the join
+   * moves its sound to match.
    */
   videoDelayMs?: number;
-  /**
-   * Display mode on Xorg: how often a running group measures its picture delay again, in ms
-   * (default 15 000: a 1.5 s trace of the browser's frames each time; 0: only at the group's
-   * start). See `videoDelayMs`.
-   */
-  pictureCheckMs?: number;
   /** Milliseconds `start()` waits for the first frame (default 15 000). */
   startTimeoutMs?: number;
   /**
@@ -211,7 +205,7 @@ export function ffmpegCapture(options: FfmpegCaptureOptions = {}): FfmpegCapture
       if (mode === 'video+audio') {
         const { server } = await displayServer();
         const display = { server, refreshHz: displayRefresh(open.fps), xorgPath: options.xorgPath, xvfbPath: options.xvfbPath, tmpDir: options.tmpDir, fallback: (options.displayServer ?? 'auto') === 'auto' };
-        session = await DisplayCaptureSession.create(open, { ...base, encoder, display, videoDelayMs: options.videoDelayMs, pictureCheckMs: options.pictureCheckMs, startupMs: options.startupMs ?? 1000 }, pulse);
+        session = await DisplayCaptureSession.create(open, { ...base, encoder, display, videoDelayMs: options.videoDelayMs, startupMs: options.startupMs ?? 1000 }, pulse);
       } else session = await ScreencastCaptureSession.create(open, { ...base, encoder });
       sessions.add(session);
       const close = session.close.bind(session);
