@@ -7,17 +7,16 @@ export function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   ]).finally(() => clearTimeout(timer));
 }
 
-/** Waits `ms`; resolves true then, or false as soon as `signal` aborts. */
-export function sleepUnless(ms: number, signal: AbortSignal): Promise<boolean> {
-  if (signal.aborted) return Promise.resolve(false);
+/** Waits `ms`, or until `signal` aborts, whichever comes first (leaves no listener on it). */
+export function sleepUnless(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
   return new Promise((resolve) => {
-    const done = (slept: boolean): void => {
+    const done = (): void => {
       clearTimeout(timer);
-      signal.removeEventListener('abort', aborted);
-      resolve(slept);
+      signal.removeEventListener('abort', done);
+      resolve();
     };
-    const aborted = (): void => done(false);
-    const timer = setTimeout(() => done(true), ms);
-    signal.addEventListener('abort', aborted, { once: true });
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
   });
 }

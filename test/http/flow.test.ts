@@ -51,6 +51,9 @@ describe.each(SERVER_KINDS)('full flow over %s', (kind) => {
     expect((await post(app.endpoint, { Action: 'Resume', Data: { TaskID: id } })).json.ErrorCode).toBeUndefined();
     expect((await post(app.endpoint, { Action: 'Describe', Data: { TaskID: id } })).json.Status).toBe('recording');
     expect((await post(app.endpoint, { Action: 'Refresh', Data: { TaskID: id } })).json.ErrorCode).toBeUndefined();
+    // The page is loaded again (the answer waits for the reload only a little: on a loaded
+    // machine the reload may still be on its way).
+    for (const t = Date.now(); pages.hits.get('/motion') !== 2 && Date.now() - t < 10_000; ) await sleep(20);
     expect(pages.hits.get('/motion')).toBe(2);
     await sleep(3000);
     expect((await post(app.endpoint, { Action: 'Stop', Data: { TaskID: id } })).json.ErrorCode).toBeUndefined();

@@ -246,7 +246,9 @@ export function trackPicture(
   const seconds = new Map<number, PresentedFrame[]>();
   for (const f of all) {
     const key = Math.floor(f.beginUs / 1e6);
-    seconds.set(key, [...(seconds.get(key) ?? []), f]);
+    const bin = seconds.get(key);
+    if (bin) bin.push(f);
+    else seconds.set(key, [f]);
   }
   const keys = [...seconds.keys()].sort((x, y) => x - y);
   const last = keys.at(-1);
