@@ -11,7 +11,7 @@ import { chromiumBrowser } from '../../src/adapters/browser/chromium.js';
 import { ffmpegCapture, GRAB_PHASE, listGroups, type FfmpegCaptureDriver } from '../../src/adapters/capture/index.js';
 import type { BrowserSession, PresentedFrame } from '../../src/core/browser.js';
 import type { CaptureSession, OutputFile } from '../../src/core/capture.js';
-import { DisplayCaptureSession, PICTURE_CHANGE_SECONDS, PICTURE_END_SECONDS, pictureDelayFor, trackPicture, type PictureTrack } from '../../src/adapters/capture/display-session.js';
+import { DisplayCaptureSession, PICTURE_CHANGE_SECONDS, pictureDelayFor, trackPicture, type PictureTrack } from '../../src/adapters/capture/display-session.js';
 import { audioLevels, cleanupTmp, decodeErrors, expectNoChildProcesses, lineLuma, packetTimes, probeStreams, serve, sleep, steps, tmp, type Served } from './helpers.js';
 import { irregularAudioPackets } from '../helpers/media.js';
 import { flashClip, startPageServer, type PageServer } from '../helpers/pages.js';
@@ -350,15 +350,9 @@ describe('display capture', () => {
     expect(trackPicture(track, second(from, 3, 2), frame, phase)).toEqual([]);
     expect(trackPicture(track, second(from + 3, PICTURE_CHANGE_SECONDS, 2), frame, phase)).toEqual([{ fromUs: from * 1e6, intervals: 2, delayMs: 55 }]);
     expect(track.intervals).toBe(2);
-    // The group's end counts its last second as it is, and a run that lasts to it from
-    // PICTURE_END_SECONDS on (not shorter).
+    // The group's end counts its last second as it is.
     expect(trackPicture(track, second(50, 1, 2), frame, phase, true)).toEqual([]);
     expect(track.carry).toBeUndefined();
-    const end: PictureTrack = { intervals: 1 };
-    expect(trackPicture(end, second(60, PICTURE_END_SECONDS - 1, 2), frame, phase, true)).toEqual([]);
-    expect(trackPicture({ intervals: 1 }, second(60, PICTURE_END_SECONDS, 2), frame, phase, true)).toEqual([{ fromUs: 60e6, intervals: 2, delayMs: 55 }]);
-    // ...but only at the end: a run that stops before it does not count.
-    expect(trackPicture({ intervals: 1 }, [...second(60, PICTURE_END_SECONDS, 2), ...second(63, 2, 1)], frame, phase, true)).toEqual([]);
   });
 
   it('spawns ffmpeg again when its grabs miss their phase (a wrong estimate of the gate delay), and learns the delay', async () => {

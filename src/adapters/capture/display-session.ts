@@ -228,15 +228,12 @@ const BIN_FRAMES = 10;
  * following each flip would cut the sound every few seconds.
  */
 export const PICTURE_CHANGE_SECONDS = 8;
-/** Seconds a run that lasts to the group's end must hold to count. */
-export const PICTURE_END_SECONDS = 3;
 
 /**
  * Takes the frames of one more window of a group's trace, a second at a time (on the browser's
  * monotonic clock, as `beginUs`): the first second with frames sets the value in force, unless
  * it is set; a different value held for {@link PICTURE_CHANGE_SECONDS} seconds in a row changes
- * it, from the first frame of that run. `final`: the group ends, its last second counts as it is,
- * and a run that lasts to it counts from {@link PICTURE_END_SECONDS}.
+ * it, from the first frame of that run. `final`: the group ends, its last second counts as it is.
  */
 export function trackPicture(
   track: PictureTrack,
@@ -270,8 +267,7 @@ export function trackPicture(
     else {
       if (track.run?.intervals === m.intervals) track.run.seconds++;
       else track.run = { intervals: m.intervals, fromUs, seconds: 1 };
-      // At the group's end, a run that lasts to it counts from PICTURE_END_SECONDS on (one cut).
-      if (track.run.seconds >= (final && key === last ? PICTURE_END_SECONDS : PICTURE_CHANGE_SECONDS)) {
+      if (track.run.seconds >= PICTURE_CHANGE_SECONDS) {
         changes.push({ fromUs: track.run.fromUs, delayMs: m.delayMs, intervals: m.intervals });
         track.intervals = m.intervals;
         track.run = undefined;
