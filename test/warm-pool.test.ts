@@ -72,8 +72,13 @@ describe('warm pool', () => {
   });
 
   it('a warm browser that dies is replaced', async () => {
+    // (The last task's browser may still be closing.)
+    await waitFor(() => browsers().length === 1, 30_000, 'only the warm browser');
     const [warm] = browsers();
     process.kill(warm!, 'SIGKILL');
+    // The pool lets the slot go when it learns of the exit (a killed browser can still be a zombie
+    // that `browsers()` leaves out while the old slot counts as ready), then refills.
+    await waitFor(() => recorder.warmPool?.ready === 0, 30_000, 'the dead slot dropped');
     await waitFor(() => browsers().length === 1 && !browsers().includes(warm!) && recorder.warmPool?.ready === 1, 60_000, 'a new warm browser');
     const task = await recorder.start({ recordURL: `${pages.url}/motion`, width: 640, height: 360, maxDurationLimit: 2 });
     const info = await task.done;
