@@ -223,22 +223,20 @@ export async function runLongRun(ctx: BenchContext): Promise<CaseOutput> {
     aDur = num(p.streams.find((s) => s.codec_type === 'audio')?.duration);
     for (const t of [5, hdr - 60, hdr - 5]) seeks.push(await seek(file, t));
     clk = await audioClock(file).catch((err: Error) => { notes.push(`audio packets not read: ${err.message.slice(0, 200)}`); return null; });
-    windows.push({ label: 'minute 1', start: 60 }, { label: 'last minute', start: Math.max(60, hdr - 60) });
-    for (const [i, w] of windows.entries()) {
-      const out = join(dir, `window-${i + 1}.mkv`);
+    /** Cuts `len` s of the file at the window's start into `name` and reads it. */
+    const read = async (w: Window, len: number, name: string): Promise<void> => {
       try {
-        await cut(file, w.start, 60, out);
-        w.a = await analyzeRecording(out, { expectedDuration: Math.min(60, hdr - w.start) });
+        const out = join(dir, name);
+        await cut(file, w.start, len, out);
+        w.a = await analyzeRecording(out, { expectedDuration: Math.min(len, hdr - w.start) });
       } catch (err) { w.error = (err as Error).message.split('\n')[0]; }
-    }
+    };
+    windows.push({ label: 'minute 1', start: 60 }, { label: 'last minute', start: Math.max(60, hdr - 60) });
+    for (const [i, w] of windows.entries()) await read(w, 60, `window-${i + 1}.mkv`);
     // Where the offset moves in between: 20 s every 5 minutes.
     for (let min = 5; min * 60 + 20 < hdr - 60; min += 5) {
       const w: Window = { label: `minute ${min}`, start: min * 60 };
-      try {
-        const out = join(dir, `window-m${min}.mkv`);
-        await cut(file, w.start, 20, out);
-        w.a = await analyzeRecording(out, { expectedDuration: 20 });
-      } catch (err) { w.error = (err as Error).message.split('\n')[0]; }
+      await read(w, 20, `window-m${min}.mkv`);
       between.push(w);
     }
     if (N <= FULL_CHECK_MINUTES) {

@@ -10,6 +10,7 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { WebRecordError } from './errors.js';
+import { sleepUnless } from './timeout.js';
 
 /** This library's version, sent in `User-Agent` (kept equal to package.json by a test). */
 export const WEB_RECORD_VERSION = '0.1.0';
@@ -61,19 +62,6 @@ function numberOption(value: number | undefined, option: string, fallback: numbe
 function backoff(base: number, cap: number, attempt: number): number {
   const full = Math.min(cap, base * 2 ** (attempt - 1));
   return full / 2 + Math.random() * (full / 2);
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const done = (): void => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }
 
 /** Describes a network error like the original (`CODE:message`), digging into `fetch`'s `cause`. */
@@ -250,7 +238,7 @@ export async function deliverCallback(url: string, payload: object, options: Cal
     last = result;
     if (!result.retry || attempts >= tries) break;
     const delay = result.retryAfterMs !== undefined ? Math.min(cap, result.retryAfterMs) : backoff(base, cap, attempts);
-    await sleep(delay, options.signal);
+    await sleepUnless(delay, options.signal);
   }
 
   const lastMessage = last?.message ?? 'aborted';

@@ -210,7 +210,7 @@ export class ChromiumSession implements BrowserSession {
       const config = { includedCategories: ['benchmark'], recordMode: 'recordAsMuchAsPossible' as const };
       await withTimeout(cdp.send('Tracing.start', { transferMode: 'ReportEvents', traceConfig: config }), TRACE_STEP_MS);
       // (Its listener goes with the window: one left on a long-lived signal would keep the events.)
-      await (signal ? sleepUnless(windowMs, signal) : sleep(windowMs));
+      await sleepUnless(windowMs, signal);
       await withTimeout(cdp.send('Tracing.end').then(() => complete), TRACE_STEP_MS);
       return presentedFrames(events);
     } catch {

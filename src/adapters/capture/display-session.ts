@@ -229,6 +229,13 @@ const BIN_FRAMES = 10;
  */
 export const PICTURE_CHANGE_SECONDS = 8;
 
+/** A change found by trackPicture: from the frame that began at `fromUs` on. */
+export interface PictureFound {
+  fromUs: number;
+  delayMs: number;
+  intervals: number;
+}
+
 /**
  * Takes the frames of one more window of a group's trace, a second at a time (on the browser's
  * monotonic clock, as `beginUs`): the first second with frames sets the value in force, unless
@@ -241,7 +248,7 @@ export function trackPicture(
   frameUs: number,
   phaseUs: number,
   final = false,
-): Array<{ fromUs: number; delayMs: number; intervals: number }> {
+): PictureFound[] {
   const all = [...(track.carry ?? []), ...frames];
   const seconds = new Map<number, PresentedFrame[]>();
   for (const f of all) {
@@ -253,7 +260,7 @@ export function trackPicture(
   const keys = [...seconds.keys()].sort((x, y) => x - y);
   const last = keys.at(-1);
   track.carry = !final && last !== undefined ? seconds.get(last) : undefined;
-  const changes: Array<{ fromUs: number; delayMs: number; intervals: number }> = [];
+  const changes: PictureFound[] = [];
   for (const key of keys) {
     if (key === last && !final) break;
     const bin = seconds.get(key)!;
@@ -413,8 +420,8 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
   /**
    * Follows a group's picture delay while it runs, from one trace window to the next: the first
    * (PICTURE_PROBE_MS) gives the group's delay; after it, Chromium's pipeline can change how many
-   * intervals a frame takes (seen in a 30-minute benchmark run: six times, for minutes at a
-   * time), and a change held for PICTURE_CHANGE_SECONDS (see trackPicture) is noted in
+   * intervals a frame takes (seen in a 30-minute benchmark run: 16 times in 18 minutes, for
+   * 11-43 s at a time), and a change held for PICTURE_CHANGE_SECONDS (see trackPicture) is noted in
    * `plan.pictureChanges`, from the second it began; the join moves the group's sound piece by
    * piece. The first frames of a group that drew nothing in its first window (a page still
    * loading) are such a change too.

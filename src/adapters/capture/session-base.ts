@@ -230,7 +230,7 @@ export abstract class SegmentCaptureSession implements CaptureSession {
       ...(plan.origin !== undefined ? { origin: plan.origin } : this.startWall ? { origin: this.startWall - plan.timelineStart * 1000 } : {}),
       ...(plan.videoDelayMs !== undefined ? { videoDelayMs: plan.videoDelayMs } : {}),
       ...(plan.pictureDelayMs !== undefined ? { pictureDelayMs: plan.pictureDelayMs } : {}),
-      ...(plan.pictureChanges?.length ? { pictureChanges: plan.pictureChanges.map((c) => ({ ...c })) } : {}),
+      ...(plan.pictureChanges?.length ? { pictureChanges: plan.pictureChanges } : {}),
       mode: this.mode,
       fps,
       width,
