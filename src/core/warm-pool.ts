@@ -13,6 +13,7 @@ import type { BrowserDriver, BrowserSession } from './browser.js';
 import type { CaptureDriver, CaptureOpenOptions, CaptureSession } from './capture.js';
 import type { EgressGuard, EgressRefusal, EgressSession } from './egress.js';
 import type { Logger } from './logger.js';
+import { withTimeout } from './timeout.js';
 
 /** What the pool keeps ready. */
 export interface WarmPoolSpec {
@@ -50,6 +51,8 @@ interface PoolParts {
 }
 
 const RETRY_MS = 5000;
+/** How long a ready browser has to answer before its slot is given up. */
+const ALIVE_MS = 1000;
 
 export class WarmPool {
   private readonly ready: Slot[] = [];
@@ -86,6 +89,9 @@ export class WarmPool {
     slot.offExit();
     this.later(() => this.fill(), spec.refillDelayMs);
     try {
+      // A browser killed a moment ago can still be in the list (its exit not yet reported): one
+      // round trip to the page tells, and the task starts cold rather than fail.
+      await withTimeout(slot.page.viewport(), ALIVE_MS);
       await slot.session.adopt!(open);
     } catch (err) {
       this.parts.logger.warn({ taskId: open.taskId, err }, 'warm slot could not be used; starting cold');
