@@ -11,7 +11,7 @@ import { WebRecordError } from '../../src/core/errors.js';
 import { aesKeyBytes, finalizeSegments, parsePlaylist } from '../../src/adapters/capture/finalize.js';
 import { ffmpegCapture } from '../../src/adapters/capture/index.js';
 import { groupTimeline, listGroups, nextGroup, parseList, recordedMsIn } from '../../src/adapters/capture/segments.js';
-import { audioLevels, cleanupTmp, decodeErrors, decodes, probeStreams, serve, synthGroup, tmp, type Served } from './helpers.js';
+import { audioLevels, cleanupTmp, decodeErrors, decodes, packetTimes, probeStreams, serve, synthGroup, tmp, type Served } from './helpers.js';
 
 describe('finalize', () => {
   let root: string;
@@ -169,34 +169,64 @@ describe('finalize', () => {
     expect(await decodeErrors(f2!.path)).toBe('');
   });
 
-  it('moves the sound piece by piece where a group’s picture delay changed while it ran (pictureChanges)', async () => {
+  it('moves the picture, not the sound, where a group’s picture delay changed while it ran (pictureChanges)', async () => {
     const dir = join(root, 'av-changes');
     mkdirSync(dir);
-    // Beeps at 0, 1, 2, 3, 4 s; the picture delay grows by 100 ms at 1.5 s and shrinks back at 3.5 s
-    // (the group's timeline starts at 1).
+    // Beeps at 0, 1, 2, 3, 4 s of the file; the group's timeline starts at 1.
     await synthGroup(dir, 1, 5, { beeps: true });
     const file = join(dir, 'g0001.json');
-    const changes = [{ at: 2.5, pictureDelayMs: 136 }, { at: 4.5, pictureDelayMs: 36 }];
-    writeFileSync(file, JSON.stringify({ ...JSON.parse(readFileSync(file, 'utf8')), videoDelayMs: 36, pictureDelayMs: 36, pictureChanges: changes }));
-    const [f] = await finalizeSegments({ segmentDir: dir, outDir: dir, baseName: 'changes', output: { muxer: 'mp4' }, hlsSegmentSeconds: 4 });
-    const p = probeStreams(f!.path);
-    expect(Number(p.video?.nb_frames)).toBe(150);
-    // Sound and picture start together and end within one AAC frame of each other.
+    const base = JSON.parse(readFileSync(file, 'utf8')) as object;
+    const finalize = async (name: string, pictureChanges: Array<{ at: number; pictureDelayMs: number }>): Promise<string> => {
+      writeFileSync(file, JSON.stringify({ ...base, videoDelayMs: 36, pictureDelayMs: 36, pictureChanges }));
+      const [f] = await finalizeSegments({ segmentDir: dir, outDir: dir, baseName: name, output: { muxer: 'mp4' }, hlsSegmentSeconds: 4 });
+      expect(await decodeErrors(f!.path)).toBe('');
+      return f!.path;
+    };
+    // Each beep lasts 100 ms, from ~35 ms into its second (the encoder's delay, as in the capture).
+    const beepsWhole = async (path: string, beeps: number[]): Promise<void> => {
+      const level = async (from: number): Promise<number> => (await audioLevels(path, ['-ss', String(from), '-t', '0.06']))!.max;
+      for (const at of beeps) {
+        if (at > 1) expect(await level(at - 0.1)).toBeLessThan(-60);
+        expect(await level(at + 0.01)).toBeGreaterThan(-30);
+        expect(await level(at + 0.04)).toBeGreaterThan(-30);
+        expect(await level(at + 0.14)).toBeLessThan(-60);
+      }
+    };
+    // The delay grows by 100 ms at 1.5 s of the file and shrinks back at 3.5 s.
+    const there = await finalize('changes', [{ at: 2.5, pictureDelayMs: 136 }, { at: 4.5, pictureDelayMs: 36 }]);
+    const v = packetTimes(there, 'v');
+    expect(v).toHaveLength(150);
+    // Up to the change, frames where they were; the three frames of the joint a millisecond
+    // apart, then the picture 100 ms earlier than it was grabbed; from the second change on,
+    // where it was (the frame before held 133 ms).
+    expect(v[44]).toBeCloseTo(44 / 30, 3);
+    for (const i of [45, 46, 47]) expect(v[i]! - v[i - 1]!).toBeCloseTo(0.001, 3);
+    expect(v[48]).toBeCloseTo(48 / 30 - 0.1, 3);
+    expect(v[104]).toBeCloseTo(104 / 30 - 0.1, 3);
+    expect(v[105]).toBeCloseTo(105 / 30, 3);
+    expect(v[149]).toBeCloseTo(149 / 30, 3);
+    // The sound is not touched: every beep whole, where it was; both streams start at 0.
+    const p = probeStreams(there);
     expect(Number(p.video?.start_time)).toBe(0);
     expect(Number(p.audio?.start_time)).toBe(0);
-    expect(Number(p.audio?.duration) - 5).toBeGreaterThanOrEqual(0);
-    expect(Number(p.audio?.duration) - 5).toBeLessThan(1024 / 48000);
-    expect(await decodeErrors(f!.path)).toBe('');
-    const level = async (from: number): Promise<number> => (await audioLevels(f!.path, ['-ss', String(from), '-t', '0.06']))!.max;
-    // Each beep lasts 100 ms, from ~35 ms into its second (the encoder's delay, as in the capture).
-    const beepAt = async (at: number): Promise<void> => {
-      if (at > 1) expect(await level(at - 0.1)).toBeLessThan(-60);
-      expect(await level(at + 0.03)).toBeGreaterThan(-30);
-      expect(await level(at + 0.14)).toBeLessThan(-60);
-    };
-    // Before the first change: where they were; between the changes: 100 ms later; after the
-    // second: back where they were.
-    for (const at of [0.035, 1.035, 2.135, 3.135, 4.035]) await beepAt(at);
+    expect(Math.abs(Number(p.audio?.duration) - 5)).toBeLessThan(1024 / 48000);
+    await beepsWhole(there, [0.035, 1.035, 2.035, 3.035, 4.035]);
+    // A delay that grew and stayed: the file is 100 ms shorter, and the sound ends with the picture.
+    const grown = await finalize('grown', [{ at: 2.5, pictureDelayMs: 136 }]);
+    const g = probeStreams(grown);
+    expect(Number(g.video?.nb_frames)).toBe(150);
+    expect(packetTimes(grown, 'v')[149]).toBeCloseTo(149 / 30 - 0.1, 3);
+    expect(Math.abs(Number(g.audio?.duration) - 4.9)).toBeLessThan(1024 / 48000);
+    await beepsWhole(grown, [0.035, 1.035, 2.035, 3.035, 4.035]);
+    // And a second group after it (sound decoded and joined): it starts where the first one's
+    // picture ends, its sound with it.
+    await synthGroup(dir, 2, 2.5, { beeps: true });
+    const two = await finalize('grown-two', [{ at: 2.5, pictureDelayMs: 136 }]);
+    const t = packetTimes(two, 'v');
+    expect(t).toHaveLength(225);
+    expect(t[150]! - t[149]!).toBeCloseTo(1 / 30, 3);
+    expect(Math.abs(Number(probeStreams(two).audio?.duration) - 7.4)).toBeLessThan(1024 / 48000);
+    await beepsWhole(two, [0.035, 1.035, 2.035, 3.035, 4.035, 4.935, 5.935, 6.935]);
   });
 
   it('keeps what a crash left: a segment missing from the list and cut short still counts', async () => {

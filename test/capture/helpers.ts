@@ -106,10 +106,12 @@ export async function audioLevels(file: string, extra: string[] = []): Promise<{
 /**
  * What ffmpeg says at `-v error` while decoding every frame of `file` (video and audio) to
  * nothing: '' for a clean file. Timestamp trouble at joints ("non monotonically increasing
- * dts"), broken frames and undecodable packets all show up here.
+ * dts"), broken frames and undecodable packets all show up here. Frames are handed on in the
+ * file's own time base (not 1/fps): frames a millisecond apart, where finalize squeezed the
+ * picture after a change of its delay, are in order, not two at one instant.
  */
 export async function decodeErrors(file: string, extra: string[] = []): Promise<string> {
-  const r = await run('ffmpeg', ['-hide_banner', '-nostdin', '-v', 'error', ...extra, '-i', file, '-map', '0', '-f', 'null', '-']);
+  const r = await run('ffmpeg', ['-hide_banner', '-nostdin', '-v', 'error', ...extra, '-i', file, '-map', '0', '-enc_time_base', '-1', '-f', 'null', '-']);
   return (r.stderr + (r.code === 0 ? '' : `exit code ${r.code}`)).trim();
 }
 

@@ -422,8 +422,8 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
    * (PICTURE_PROBE_MS) gives the group's delay; after it, Chromium's pipeline can change how many
    * intervals a frame takes (seen in a 30-minute benchmark run: 16 times in 18 minutes, for
    * 11-43 s at a time), and a change held for PICTURE_CHANGE_SECONDS (see trackPicture) is noted in
-   * `plan.pictureChanges`, from the second it began; the join moves the group's sound piece by
-   * piece. The first frames of a group that drew nothing in its first window (a page still
+   * `plan.pictureChanges`, from the second it began; the join moves the group's picture from
+   * there on (see finalize's videoMove). The first frames of a group that drew nothing in its first window (a page still
    * loading) are such a change too.
    */
   private async followPicture(plan: GroupPlan, frameUs: number, phaseUs: number, signal: AbortSignal): Promise<void> {

@@ -11,14 +11,14 @@
  * - video (stream copy): the `noise` bitstream filter drops every packet outside the groups'
  *   kept frames (what the encoder grabbed after `stop()`, a frame a crash cut short), and `setts`
  *   moves each group so that its first frame comes exactly one frame interval after the previous
- *   group's last one. So the output is one constant-rate timeline, strictly increasing, without
- *   holes, lasting the sum of the groups' frames;
- * - audio: one group is copied (the same two bitstream filters); several groups, or a group
- *   whose picture delay changed while it ran (GroupMeta.pictureChanges), are decoded, each
- *   group's audio is moved by the same offset as its video and by its picture delay, piece by
- *   piece (`aselect` + `asetpts`), and
- *   `aresample` makes it one continuous stream (the joints' few-ms gaps filled with silence,
- *   overlaps trimmed), padded/trimmed to the video's length, then encoded once to AAC.
+ *   group's last one. So the output is one timeline, strictly increasing, without holes, lasting
+ *   the sum of the groups' frames; where a group's picture delay changed while it ran
+ *   (GroupMeta.pictureChanges), its picture is moved from there on by the change (see videoMove);
+ * - audio: one group is copied (the same two bitstream filters); several groups are decoded,
+ *   each group's audio is moved by the same offset as its video and by its picture delay
+ *   (`aselect` + `asetpts`), and `aresample` makes it one continuous stream (the joints' few-ms
+ *   gaps filled with silence, overlaps trimmed), padded/trimmed to the video's length, then
+ *   encoded once to AAC. Sound is never cut inside a group.
  *
  * Why not the concat demuxer's own `inpoint`/`outpoint`: an `outpoint` switches files at the
  * first packet of any stream past it, and the H.264 parser hands a frame on only once the next
@@ -127,53 +127,66 @@ function place(timelines: Array<{ group: SegmentGroup; t: GroupTimeline }>): { p
     const to = from + t.frames / t.fps;
     const p: Placed = { group, t, from, to, shift: from - outAt, pieces: pieces(group, t, from, to) };
     concatAt += t.rawEnd - t.start + GAP;
-    outAt += t.frames / t.fps;
+    outAt += span(p);
     return p;
   });
   return { placed, total: outAt };
 }
 
+/** The group's length in the output: its frames, less what its picture moved up (see videoMove). */
+const span = (p: Placed): number => p.to - p.from - (p.pieces.at(-1)!.av - p.pieces[0]!.av);
+
+/**
+ * What is taken off a piece's frame times: the group's shift, and as much more as its picture
+ * delay grew since the group began (less where it shrank). The sound is moved by the group's
+ * first delay throughout and never cut; the picture goes with it: where the delay grew, the
+ * frames of the joint are squeezed into a millisecond each (those moments are seen a frame
+ * later, then the picture catches up: a skipped frame); where it shrank, the last frame before
+ * the joint is held one interval longer.
+ */
+const videoMove = (p: Placed, c: Piece): number => p.shift + (c.av - p.pieces[0]!.av);
+
+/** The group's sound on the concat timeline: as long as its picture in the output, taken by its first delay. */
+const soundSpan = (p: Placed): [number, number] => [p.from - p.pieces[0]!.av, p.from - p.pieces[0]!.av + span(p)];
+
 /**
  * Bitstream filters for a copied stream: drop what lies outside the kept spans (`keep` gives a
- * packet's position: its start for video, its middle for audio), then move each group into place.
- * Audio is copied only from groups of one piece.
+ * packet's position: its start for video, its middle for audio), then move each group (and each
+ * piece of a group's picture) into place.
  */
 function copyFilters(placed: Placed[], video: boolean): string {
   // Inside a bitstream filter list, ',' separates filters: commas of expressions are escaped.
   // A packet's place in its group's span: video frames by their start (half a frame early),
   // audio by its middle, the sound taken `av` earlier than the picture it goes with.
-  const lead = (p: Placed): number => (video ? 0.5 / p.t.fps : p.pieces[0]!.av);
   const at = video ? 'pts*tb' : '(pts+duration/2)*tb';
-  const kept = placed.map((p) => `between(${at}\\,${n6(p.from - lead(p))}\\,${n6(p.to - lead(p))})`).join('+');
-  // Group membership for the shift: a wide window around each span (spans are GAP apart).
-  const move = (p: Placed): number => (video ? p.shift : p.shift - p.pieces[0]!.av);
-  const shift = placed.map((p) => `${n6(move(p))}*between(PTS*TB\\,${n6(p.from - 0.5)}\\,${n6(p.to + 0.5)})`).join('+');
-  return `noise=drop=not(${kept}),setts=ts=TS-(${shift})/TB`;
+  const window = (p: Placed): [number, number] => (video ? [p.from - 0.5 / p.t.fps, p.to - 0.5 / p.t.fps] : soundSpan(p));
+  const kept = placed.map((p) => `between(${at}\\,${n6(window(p)[0])}\\,${n6(window(p)[1])})`).join('+');
+  // Membership for the shift: a wide window around each group (groups are GAP apart), cut
+  // between its pieces half a frame before each piece's first frame.
+  const moves = placed.flatMap((p) => {
+    if (!video) return [[p.shift - p.pieces[0]!.av, p.from - 0.5, p.to + 0.5]];
+    const half = 0.5 / p.t.fps;
+    return p.pieces.map((c, i) => [videoMove(p, c), i === 0 ? p.from - 0.5 : c.from - half, p.pieces[i + 1] ? p.pieces[i + 1]!.from - half : p.to + 0.5]);
+  });
+  const shift = moves.map(([by, lo, hi]) => `${n6(by!)}*gte(PTS*TB\\,${n6(lo!)})*lt(PTS*TB\\,${n6(hi!)})`).join('+');
+  // Frames moved up onto the ones before them are kept in order, a millisecond apart.
+  const squeezed = video && placed.some((p) => p.pieces.length > 1);
+  const ts = squeezed ? `max(TS-(${shift})/TB\\,PREV_OUTPTS+0.001/TB)` : `TS-(${shift})/TB`;
+  return `noise=drop=not(${kept}),setts=ts=${ts}`;
 }
 
 /**
- * Audio filter of decoded groups: select each piece's sound, move it into place, make it
- * continuous, fit the video's length. Where a group's picture delay grew, the sound of the
- * joint is needed twice: it is kept once, and the rest of the group's sound follows after a
- * silence as long as the change; where it shrank, as much sound is left out.
+ * Audio filter of decoded groups: select each group's sound, move it into place, make it
+ * continuous, fit the video's length.
  */
 function audioFilter(placed: Placed[], total: number): string {
   const rate = placed[0]!.t.sampleRate;
   const samples = Math.round(total * rate);
-  const all = placed.flatMap((p) => p.pieces);
-  const kept = all.map((c) => `between(t+samples_n/(2*sample_rate),${n6(c.from - c.av)},${n6(c.to - c.av)})`).join('+');
-  // Which piece moves a frame (by its middle): a wide window around each group (groups are GAP
-  // apart), cut inside it where the delay changed, the sound wanted by both pieces going to the first.
-  const mid = '(T+S/(2*SR))';
+  const mid = 't+samples_n/(2*sample_rate)';
+  const kept = placed.map((p) => `between(${mid},${n6(soundSpan(p)[0])},${n6(soundSpan(p)[1])})`).join('+');
+  // Which group a frame (by its middle) belongs to: a wide window around each (groups are GAP apart).
   const shift = placed
-    .flatMap((p) =>
-      p.pieces.map((c, i) => {
-        const lo = i === 0 ? p.from - 0.5 : c.from - Math.min(c.av, p.pieces[i - 1]!.av);
-        const next = p.pieces[i + 1];
-        const hi = next ? next.from - Math.min(c.av, next.av) : p.to + 0.5;
-        return `${n6(p.shift - c.av)}*gte(${mid},${n6(lo)})*lt(${mid},${n6(hi)})`;
-      }),
-    )
+    .map((p) => `${n6(p.shift - p.pieces[0]!.av)}*between(T+S/(2*SR),${n6(p.from - 0.5)},${n6(p.to + 0.5)})`)
     .join('+');
   return [
     `aselect='${kept}'`,
@@ -214,7 +227,7 @@ export async function finalizeSegments(options: FinalizeOptions, config: Finaliz
 
     const hasAudio = placed.some((p) => p.t.hasAudio);
     let audio: OptionPairs = [['an', true]];
-    if (hasAudio && placed.length === 1 && placed[0]!.pieces.length === 1) audio = [['c:a', 'copy'], ['bsf:a', copyFilters(placed, false)]];
+    if (hasAudio && placed.length === 1) audio = [['c:a', 'copy'], ['bsf:a', copyFilters(placed, false)]];
     else if (hasAudio) {
       const script = join(work, 'audio.filter');
       await writeFile(script, audioFilter(placed, total));
