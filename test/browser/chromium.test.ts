@@ -85,8 +85,15 @@ describe('chromium browser', () => {
     const html = '<canvas id=c width=300 height=300></canvas><script>window.n=0;const g=c.getContext("2d");function f(t){n++;g.fillStyle="hsl("+(t%360)+",50%,50%)";g.fillRect(0,0,300,300);requestAnimationFrame(f)}requestAnimationFrame(f)</script>';
     await s.open(`data:text/html,${encodeURIComponent(html)}`, { timeoutMs: 10_000 });
     await waitFor(async () => (await (s as ChromiumSession).evaluate<number>('n')) >= 10, 10_000, 'the page drawing');
+    const traceFrom = Number(process.hrtime.bigint() / 1000n);
     const frames = (await s.presentedFrames!(1500))!;
+    const traceTo = Number(process.hrtime.bigint() / 1000n);
     expect(frames).toBeDefined();
+    // On CLOCK_MONOTONIC (as process.hrtime): within the window the trace ran.
+    for (const f of frames) {
+      expect(f.beginUs).toBeGreaterThan(traceFrom - 100_000);
+      expect(f.swapEndUs).toBeLessThan(traceTo);
+    }
     // However slowly a loaded machine draws.
     expect(frames.filter((f) => f.mainThread).length).toBeGreaterThanOrEqual(3);
     for (const f of frames) {
