@@ -200,7 +200,7 @@ export class ChromiumSession implements BrowserSession {
    * {@inheritDoc BrowserSession.presentedFrames}
    * From a trace of the `benchmark` category (Chromium's `PipelineReporter` events: a frame's
    * begin to its presentation, with the end of its swap as a stage inside), streamed in Perfetto's
-   * protobuf format (see perfetto.ts: as JSON it would cost the browser 0.06-0.10 CPU s a second).
+   * protobuf format (see perfetto.ts: as JSON, the conversion cost the browser ~0.06 CPU s a second).
    */
   async presentedFrames(windowMs: number, signal?: AbortSignal): Promise<PresentedFrame[] | undefined> {
     // Every step bounded: a page that closes or hangs mid-trace must not hold anyone waiting.
