@@ -224,8 +224,10 @@ export interface PictureTrack {
 const BIN_FRAMES = 10;
 /**
  * Seconds in a row another value must hold to be taken as a change: Chromium also flips between
- * one and two intervals for a few seconds at a time (seen in the 30-minute benchmark run), and
- * following each flip would cut the sound every few seconds.
+ * one and two intervals for a few seconds at a time (seen in a 30-minute benchmark run and under
+ * load), which puts the sound at most one interval off for those seconds; a change taken from a
+ * second misread would put it that far off until the next one, and each change taken skips or
+ * holds a frame (see finalize's videoMove).
  */
 export const PICTURE_CHANGE_SECONDS = 8;
 
