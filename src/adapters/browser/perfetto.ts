@@ -79,7 +79,7 @@ class Fields {
 
   /** The current field's bytes as a key (exact, unlike a 64-bit varint read as a number). */
   key(): string {
-    return Buffer.from(this.buf.buffer, this.buf.byteOffset + this.start, this.end - this.start).toString('hex');
+    return this.bytes().toString('hex');
   }
 
   sub(): Fields {
@@ -87,7 +87,11 @@ class Fields {
   }
 
   text(): string {
-    return Buffer.from(this.buf.buffer, this.buf.byteOffset + this.start, this.end - this.start).toString('utf8');
+    return this.bytes().toString('utf8');
+  }
+
+  private bytes(): Buffer {
+    return Buffer.from(this.buf.buffer, this.buf.byteOffset + this.start, this.end - this.start);
   }
 }
 
@@ -101,6 +105,8 @@ interface Slice {
   name: string;
   atUs: number;
   state: number;
+  /** A PipelineReporter's: where the swap stage inside it began. */
+  swapEndUs?: number;
 }
 
 /** Presented frames, by their begin (see the module comment; the same as from a JSON trace). */
@@ -108,7 +114,6 @@ export function presentedFramesFromTrace(trace: Uint8Array): PresentedFrame[] {
   const sequences = new Map<number, Sequence>();
   // Per track: the slices open on it (a frame's PipelineReporter, inside it the swap's stage).
   const open = new Map<string, Slice[]>();
-  const swapEnd = new Map<string, number>();
   const frames: PresentedFrame[] = [];
   const top = new Fields(trace);
   while (top.next()) {
@@ -159,15 +164,17 @@ export function presentedFramesFromTrace(trace: Uint8Array): PresentedFrame[] {
     let stack = open.get(track);
     if (type === SLICE_BEGIN && name !== undefined) {
       if (!stack) open.set(track, (stack = []));
+      if (name === 'SwapEndToPresentationCompositorFrame') {
+        const reporter = stack.findLast((s) => s.name === 'PipelineReporter');
+        if (reporter) reporter.swapEndUs = atUs;
+      }
       stack.push({ name, atUs, state });
-      if (name === 'SwapEndToPresentationCompositorFrame') swapEnd.set(track, atUs);
     } else if (type === SLICE_END && stack?.length) {
       const slice = stack.pop()!;
-      if (slice.name !== 'PipelineReporter') return;
-      const swap = swapEnd.get(track);
-      swapEnd.delete(track);
       if (!stack.length) open.delete(track);
-      if (swap !== undefined && swap >= slice.atUs && (slice.state === STATE_PRESENTED_ALL || slice.state === STATE_PRESENTED_PARTIAL)) {
+      const swap = slice.swapEndUs;
+      if (slice.name !== 'PipelineReporter' || swap === undefined || swap < slice.atUs) return;
+      if (slice.state === STATE_PRESENTED_ALL || slice.state === STATE_PRESENTED_PARTIAL) {
         frames.push({ beginUs: slice.atUs, swapEndUs: swap, mainThread: slice.state === STATE_PRESENTED_ALL });
       }
     }

@@ -79,10 +79,9 @@ const AAC_PRIMING = 1024;
 /** Seconds of timeline left empty after each group on the concat timeline (see the module comment). */
 export const GAP = 2;
 
-/** A span of a group's picture with one A/V offset (concat timeline). */
+/** A span of a group's picture with one A/V offset, from `from` (concat timeline) to the next piece. */
 interface Piece {
   from: number;
-  to: number;
   /** How much later the sound goes against its picture (s): see GroupMeta.pictureDelayMs. */
   av: number;
 }
@@ -106,14 +105,12 @@ const n6 = (x: number): string => x.toFixed(6);
 function pieces(group: SegmentGroup, t: GroupTimeline, from: number, to: number): Piece[] {
   const meta = group.meta;
   const av = (ms: number | undefined): number => (ms !== undefined ? (ms - (meta?.videoDelayMs ?? 0)) / 1000 : 0);
-  const out: Piece[] = [{ from, to, av: av(meta?.pictureDelayMs) }];
+  const out: Piece[] = [{ from, av: av(meta?.pictureDelayMs) }];
   for (const change of meta?.pictureChanges ?? []) {
     // Timeline position -> concat timeline: the first kept frame is at `from`.
     const at = from + (change.at - t.videoStart);
-    const last = out[out.length - 1]!;
-    if (at <= last.from || at >= to) continue;
-    last.to = at;
-    out.push({ from: at, to, av: av(change.pictureDelayMs) });
+    if (at <= out[out.length - 1]!.from || at >= to) continue;
+    out.push({ from: at, av: av(change.pictureDelayMs) });
   }
   return out;
 }
@@ -133,8 +130,11 @@ function place(timelines: Array<{ group: SegmentGroup; t: GroupTimeline }>): { p
   return { placed, total: outAt };
 }
 
+/** The group's A/V offset where it began: its sound keeps it throughout (see videoMove). */
+const soundAv = (p: Placed): number => p.pieces[0]!.av;
+
 /** The group's length in the output: its frames, less what its picture moved up (see videoMove). */
-const span = (p: Placed): number => p.to - p.from - (p.pieces.at(-1)!.av - p.pieces[0]!.av);
+const span = (p: Placed): number => p.to - p.from - (p.pieces.at(-1)!.av - soundAv(p));
 
 /**
  * What is taken off a piece's frame times: the group's shift, and as much more as its picture
@@ -144,10 +144,16 @@ const span = (p: Placed): number => p.to - p.from - (p.pieces.at(-1)!.av - p.pie
  * later, then the picture catches up: a skipped frame); where it shrank, the last frame before
  * the joint is held one interval longer.
  */
-const videoMove = (p: Placed, c: Piece): number => p.shift + (c.av - p.pieces[0]!.av);
+const videoMove = (p: Placed, c: Piece): number => p.shift + (c.av - soundAv(p));
+
+/** What is taken off the group's sound times. */
+const soundMove = (p: Placed): number => p.shift - soundAv(p);
 
 /** The group's sound on the concat timeline: as long as its picture in the output, taken by its first delay. */
-const soundSpan = (p: Placed): [number, number] => [p.from - p.pieces[0]!.av, p.from - p.pieces[0]!.av + span(p)];
+const soundSpan = (p: Placed): [number, number] => {
+  const from = p.from - soundAv(p);
+  return [from, from + span(p)];
+};
 
 /**
  * Bitstream filters for a copied stream: drop what lies outside the kept spans (`keep` gives a
@@ -160,15 +166,20 @@ function copyFilters(placed: Placed[], video: boolean): string {
   // audio by its middle, the sound taken `av` earlier than the picture it goes with.
   const at = video ? 'pts*tb' : '(pts+duration/2)*tb';
   const window = (p: Placed): [number, number] => (video ? [p.from - 0.5 / p.t.fps, p.to - 0.5 / p.t.fps] : soundSpan(p));
-  const kept = placed.map((p) => `between(${at}\\,${n6(window(p)[0])}\\,${n6(window(p)[1])})`).join('+');
+  const kept = placed
+    .map((p) => {
+      const [lo, hi] = window(p);
+      return `between(${at}\\,${n6(lo)}\\,${n6(hi)})`;
+    })
+    .join('+');
   // Membership for the shift: a wide window around each group (groups are GAP apart), cut
   // between its pieces half a frame before each piece's first frame.
-  const moves = placed.flatMap((p) => {
-    if (!video) return [[p.shift - p.pieces[0]!.av, p.from - 0.5, p.to + 0.5]];
+  const moves = placed.flatMap((p): Array<[by: number, lo: number, hi: number]> => {
+    if (!video) return [[soundMove(p), p.from - 0.5, p.to + 0.5]];
     const half = 0.5 / p.t.fps;
     return p.pieces.map((c, i) => [videoMove(p, c), i === 0 ? p.from - 0.5 : c.from - half, p.pieces[i + 1] ? p.pieces[i + 1]!.from - half : p.to + 0.5]);
   });
-  const shift = moves.map(([by, lo, hi]) => `${n6(by!)}*gte(PTS*TB\\,${n6(lo!)})*lt(PTS*TB\\,${n6(hi!)})`).join('+');
+  const shift = moves.map(([by, lo, hi]) => `${n6(by)}*gte(PTS*TB\\,${n6(lo)})*lt(PTS*TB\\,${n6(hi)})`).join('+');
   // Frames moved up onto the ones before them are kept in order, a millisecond apart.
   const squeezed = video && placed.some((p) => p.pieces.length > 1);
   const ts = squeezed ? `max(TS-(${shift})/TB\\,PREV_OUTPTS+0.001/TB)` : `TS-(${shift})/TB`;
@@ -183,10 +194,15 @@ function audioFilter(placed: Placed[], total: number): string {
   const rate = placed[0]!.t.sampleRate;
   const samples = Math.round(total * rate);
   const mid = 't+samples_n/(2*sample_rate)';
-  const kept = placed.map((p) => `between(${mid},${n6(soundSpan(p)[0])},${n6(soundSpan(p)[1])})`).join('+');
+  const kept = placed
+    .map((p) => {
+      const [lo, hi] = soundSpan(p);
+      return `between(${mid},${n6(lo)},${n6(hi)})`;
+    })
+    .join('+');
   // Which group a frame (by its middle) belongs to: a wide window around each (groups are GAP apart).
   const shift = placed
-    .map((p) => `${n6(p.shift - p.pieces[0]!.av)}*between(T+S/(2*SR),${n6(p.from - 0.5)},${n6(p.to + 0.5)})`)
+    .map((p) => `${n6(soundMove(p))}*between(T+S/(2*SR),${n6(p.from - 0.5)},${n6(p.to + 0.5)})`)
     .join('+');
   return [
     `aselect='${kept}'`,
