@@ -6,6 +6,7 @@
  */
 import { registerCase, type BenchContext } from '../lib/registry.js';
 import { browserAlone, psrPeer, screencastPeer, tabCapturePeer, x11grabPeer } from './peers.js';
+import { runCpuFloor } from './cpu-floor.js';
 import { runLongRun } from './long-run.js';
 import { runPauseResume } from './pause-resume.js';
 import { runControlLatency, runDescribe10k, runDescribeThroughput, runEgressCost, runFinalize10min, runTakeover } from './service.js';
@@ -35,6 +36,7 @@ registerCase({ id: 'web-record-screencast', title: 'web-record, screencast mode 
 registerCase({ id: 'pause-resume', title: 'web-record, pause in the middle', kind: 'web-record', run: (ctx) => runPauseResume(ctx) });
 registerCase({ id: 'start-latency', title: 'web-record start latency', kind: 'section', run: (ctx) => runStartLatency(ctx) });
 registerCase({ id: 'browser-alone', title: 'the browser alone, no recording', kind: 'section', run: (ctx) => browserAlone(ctx) });
+registerCase({ id: 'cpu-floor', title: 'where the CPU goes: the browser alone on web-record\'s display, the encoder alone on its frames', kind: 'section', run: runCpuFloor });
 // The plain page (bench/page/?scene=plain: frame code, flash and beep, no heavy motion) is the
 // kind of page ../shared/ANCHORS.md measured the peers on: the CPU figures compare there.
 registerCase({ id: 'web-record-plain', title: 'web-record, 720p30, plain page', kind: 'web-record',
