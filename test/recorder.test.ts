@@ -64,6 +64,19 @@ describe('programmatic API', () => {
     expect(audioLevelDb(fileOf(info))).toBeGreaterThan(-40);
   });
 
+  it('from StartTime to the Stop is what the file lasts', async () => {
+    const task = await recorder.start({ recordURL: `${pages.url}/motion`, width: 320, height: 240 });
+    await until(task.info, (t) => t.status === 'recording');
+    await sleep(1500);
+    const stopAt = Date.now();
+    await task.stop();
+    const info = await task.done;
+    expect(info.result?.errorCode).toBeUndefined();
+    const span = stopAt - info.startTime!;
+    expect(Math.abs(info.recordedMs! - span)).toBeLessThanOrEqual(5);
+    expect(Math.abs(probe(fileOf(info)).duration - span / 1000)).toBeLessThan(0.05);
+  });
+
   it('MaxDurationLimit stops the task by itself', async () => {
     const task = await recorder.start({ recordURL: `${pages.url}/motion`, width: 320, height: 240, maxDurationLimit: 3 });
     const info = await task.done;
