@@ -155,6 +155,7 @@ export function detailsSection(rows: RecordingRow[]): SectionResult {
       : typeof e.launchToRecordingSec === 'number' ? `${e.launchToRecordingSec.toFixed(2)} s (launch -> recording)` : '-';
     const notes = [...r.notes, ...(r.error ? [`error: ${r.error}`] : [])];
     if (typeof e.taskRecordedMs === 'number') notes.push(`task recordedMs ${e.taskRecordedMs}, FileDuration ${String(e.fileDuration)}`);
+    if (typeof e.stopCalledSec === 'number') notes.push(`stop called ${e.stopCalledSec.toFixed(3)} s after the recording ran`);
     if (typeof e.encoderStalls === 'number') notes.push(`encoder stalls reported: ${e.encoderStalls}`);
     if (Array.isArray(e.warnings) && e.warnings.length) notes.push(`warnings: ${e.warnings.join('; ')}`);
     if (x && x.undecodable) notes.push(`${x.undecodable} frames without a readable code`);

@@ -91,11 +91,12 @@ export async function runPeer(ctx: BenchContext, spec: PeerSpec): Promise<CaseOu
     const startSec = (startedAt - t0) / 1000;
     await sleep(Math.max(0, startedAt + D * 1000 - performance.now()));
     meter.mark('stop');
+    const recordedSec = (performance.now() - startedAt) / 1000;
     await within(stop(), 600_000, 'stop');
     const m = meter.stop();
     metering = false;
-    const row: RecordingRow = { label: spec.label, short: spec.short, kind: 'peer', class: spec.class, file, expectedSec: D, meter: m, cpuRecordedSec: D, notes,
-      extra: { launchToRecordingSec: Math.round(startSec * 100) / 100, stopToFileSec: Math.round((m.wallSec - (m.marks.stop?.atSec ?? 0)) * 100) / 100 } };
+    const row: RecordingRow = { label: spec.label, short: spec.short, kind: 'peer', class: spec.class, file, expectedSec: recordedSec, meter: m, cpuRecordedSec: D, notes,
+      extra: { stopCalledSec: recordedSec, launchToRecordingSec: Math.round(startSec * 100) / 100, stopToFileSec: Math.round((m.wallSec - (m.marks.stop?.atSec ?? 0)) * 100) / 100 } };
     await browser.close().catch(() => undefined);
     browser = undefined;
     return { rows: [await measureFile(row)] };
