@@ -378,11 +378,20 @@ export class TaskRunner {
     if (this.ended || !this.ready || this.groupStartedAt !== undefined) return;
     if (this.task.status === 'normal') {
       await this.startGroup();
-      await this.setStatus('recording', this.task.startTime ? {} : { startTime: Date.now() });
+      await this.setStatus('recording', this.firstStart());
     } else if (this.task.status === 'recording') {
       await this.startGroup();
       if ((this.task.attempts ?? 0) > 1) this.warn(`continued on ${this.ctx.options.nodeId} after the previous worker stopped, at ${(this.recordedMs / 1000).toFixed(1)} s of recording`);
     }
+  }
+
+  /**
+   * StartTime, when the task first records: the instant of its first recorded frame (the group's
+   * start). The `recording` status follows it by the time capture takes to confirm the start
+   * (a few ms; ~0.2 s seen with a second browser starting beside it).
+   */
+  private firstStart(): TaskPatch {
+    return this.task.startTime ? {} : { startTime: this.groupStartedAt ?? Date.now() };
   }
 
   private async startGroup(): Promise<void> {
@@ -446,7 +455,7 @@ export class TaskRunner {
         this.pausedAt = undefined;
         if (this.ready) {
           await this.startGroup();
-          await this.setStatus('recording', this.task.startTime ? {} : { startTime: Date.now() });
+          await this.setStatus('recording', this.firstStart());
         } else await this.setStatus('normal');
       }
     }

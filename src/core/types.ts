@@ -85,6 +85,7 @@ export interface TaskRecord {
   taskId: string;
   status: TaskStatus;
   createTime: number;
+  /** The instant of the first recorded frame (the `recording` status follows it). */
   startTime?: number;
   cancelTime?: number;
   stopTime?: number;
