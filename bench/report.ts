@@ -151,7 +151,8 @@ export function detailsSection(rows: RecordingRow[]): SectionResult {
   for (const r of rows) {
     const x = r.analysis, m = r.meter, e = (r.extra ?? {}) as Record<string, unknown>;
     const stopAt = m?.marks.stop?.cpuSec ?? m?.marks.stop0?.cpuSec;
-    const start = typeof e.startToRecordingMs === 'number' ? `${(e.startToRecordingMs / 1000).toFixed(2)} s (start() -> recording)`
+    const start = typeof e.startToRecordingMs === 'number'
+      ? `${(e.startToRecordingMs / 1000).toFixed(2)} s (start() -> first frame${typeof e.statusLagMs === 'number' ? `; \`recording\` seen ${e.statusLagMs} ms later` : ''})`
       : typeof e.launchToRecordingSec === 'number' ? `${e.launchToRecordingSec.toFixed(2)} s (launch -> recording)` : '-';
     const notes = [...r.notes, ...(r.error ? [`error: ${r.error}`] : [])];
     if (typeof e.taskRecordedMs === 'number') notes.push(`task recordedMs ${e.taskRecordedMs}, FileDuration ${String(e.fileDuration)}`);
