@@ -10,17 +10,16 @@
  * Browser + conversion + x264 + AAC is what any recording of this page as H.264 and AAC costs at
  * least; the rest of the row is grabbing, the sound's capture, the recorder and finalize.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromiumBrowser } from '../../src/adapters/browser/chromium.js';
 import { ffmpegCapture } from '../../src/adapters/capture/index.js';
-import { audioEncodeOptions, videoEncodeOptions } from '../../src/adapters/capture/encoder.js';
+import { audioEncodeOptions, videoEncodeOptions, videoFilter } from '../../src/adapters/capture/encoder.js';
 import { displayRefresh } from '../../src/adapters/capture/x-display.js';
 import { renderOptions } from '../../src/adapters/ffmpeg/args.js';
+import { execFfmpeg } from '../../src/adapters/ffmpeg/process.js';
 import type { BrowserSession } from '../../src/core/browser.js';
-import { FFMPEG } from '../ffmpeg.js';
 import { sleep } from '../lib/env.js';
 import { quietGate } from '../lib/measure.js';
 import { Meter } from '../lib/proc-meter.js';
@@ -35,18 +34,16 @@ const byProgram = (by: Record<string, number>, sec: number): string =>
   Object.entries(by).filter(([, v]) => v / sec >= 0.0005).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${perSec(v, sec)}`).join(', ');
 
 /** Runs ffmpeg with `-benchmark`; resolves with its user + system CPU seconds. */
-function timedFfmpeg(args: string[]): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(FFMPEG, ['-hide_banner', '-nostats', '-benchmark', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (err = (err + d).slice(-4000)));
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      const m = /bench: utime=([\d.]+)s stime=([\d.]+)s/.exec(err);
-      if (code === 0 && m) resolve(Number(m[1]) + Number(m[2]));
-      else reject(new Error(`ffmpeg exited ${code}: ${err.slice(-300)}`));
-    });
+async function timedFfmpeg(args: string[]): Promise<number> {
+  let cpu: number | undefined;
+  await execFfmpeg(['-hide_banner', '-nostats', '-loglevel', 'info', '-benchmark', ...args], {
+    onStderrLine: (line) => {
+      const m = /bench: utime=([\d.]+)s stime=([\d.]+)s/.exec(line);
+      if (m) cpu = Number(m[1]) + Number(m[2]);
+    },
   });
+  if (cpu === undefined) throw new Error('ffmpeg printed no -benchmark figures');
+  return cpu;
 }
 
 /** The browser alone on web-record's own display: CPU s/s by program. */
@@ -83,15 +80,19 @@ async function encoderOnFrames(file: string): Promise<{ read: number; convert: n
   const raw = join(dir, 'frames.bgr0');
   const pcm = join(dir, 'sound.s16le');
   try {
-    await timedFfmpeg(['-loglevel', 'info', '-i', file, '-t', String(ENCODE_SEC), '-an', '-pix_fmt', 'bgr0', '-f', 'rawvideo', '-y', raw]);
-    await timedFfmpeg(['-loglevel', 'info', '-i', file, '-t', String(ENCODE_SEC), '-vn', '-ar', '48000', '-ac', '2', '-f', 's16le', '-y', pcm]);
-    const input = ['-loglevel', 'info', '-f', 'rawvideo', '-pix_fmt', 'bgr0', '-video_size', `${W}x${H}`, '-framerate', String(FPS), '-i', raw];
+    // One decode, two outputs: the frames as x11grab hands them over, the samples as pulse does.
+    const t = ['-t', String(ENCODE_SEC)];
+    await execFfmpeg(['-hide_banner', '-nostats', '-loglevel', 'error', '-i', file,
+      '-map', '0:v', ...t, '-pix_fmt', 'bgr0', '-f', 'rawvideo', '-y', raw,
+      '-map', '0:a', ...t, '-ar', '48000', '-ac', '2', '-f', 's16le', '-y', pcm]);
+    const input = ['-f', 'rawvideo', '-pix_fmt', 'bgr0', '-video_size', `${W}x${H}`, '-framerate', String(FPS), '-i', raw];
+    const convertTo = [...input, '-vf', videoFilter(W, H)];
     const nul = ['-f', 'null', '-'];
     const read = await timedFfmpeg([...input, ...nul]);
-    const convert = await timedFfmpeg([...input, '-vf', 'format=yuv420p', ...nul]);
-    const x264 = await timedFfmpeg([...input, '-vf', 'format=yuv420p', ...renderOptions(videoEncodeOptions(FPS)), ...nul]);
-    const x264OneThread = await timedFfmpeg([...input, '-vf', 'format=yuv420p', ...renderOptions(videoEncodeOptions(FPS, { threads: 1 })), ...nul]);
-    const aac = await timedFfmpeg(['-loglevel', 'info', '-f', 's16le', '-ar', '48000', '-ac', '2', '-i', pcm, ...renderOptions(audioEncodeOptions()), ...nul]);
+    const convert = await timedFfmpeg([...convertTo, ...nul]);
+    const x264 = await timedFfmpeg([...convertTo, ...renderOptions(videoEncodeOptions(FPS)), ...nul]);
+    const x264OneThread = await timedFfmpeg([...convertTo, ...renderOptions(videoEncodeOptions(FPS, { threads: 1 })), ...nul]);
+    const aac = await timedFfmpeg(['-f', 's16le', '-ar', '48000', '-ac', '2', '-i', pcm, ...renderOptions(audioEncodeOptions()), ...nul]);
     return { read: read / ENCODE_SEC, convert: convert / ENCODE_SEC, x264: x264 / ENCODE_SEC, x264OneThread: x264OneThread / ENCODE_SEC, aac: aac / ENCODE_SEC };
   } finally {
     rmSync(dir, { recursive: true, force: true });

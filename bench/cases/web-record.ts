@@ -196,15 +196,14 @@ export async function runWebRecord(ctx: BenchContext, spec: WebRecordSpec): Prom
 export async function runStartLatency(ctx: BenchContext, reps = 2): Promise<CaseOutput> {
   const spec: WebRecordSpec = { id: 'start-latency', label: 'start latency', class: '720p', width: 1280, height: 720, mode: 'auto' };
   await quietGate(ctx, spec.label);
-  const cold: number[] = [], next: number[] = [], warm: number[] = [], notes: string[] = [];
-  /** start() -> `recording` seen, per kind of start, beside start() -> first frame. */
-  const seen = new Map<number[], number[]>([[cold, []], [next, []], [warm, []]]);
-  const measure = async (recorder: Recorder, clock: StatusClock, into: number[]): Promise<void> => {
+  /** start() -> first recorded frame, and start() -> `recording` seen (ms). */
+  type Start = { first: number; seen: number };
+  const cold: Start[] = [], next: Start[] = [], warm: Start[] = [], notes: string[] = [];
+  const measure = async (recorder: Recorder, clock: StatusClock, into: Start[]): Promise<void> => {
     const t0 = performance.now();
     const task = await recorder.start({ recordURL: ctx.pageUrl, width: 1280, height: 720, fps: 30, maxDurationLimit: 60 });
     const t1 = await within(clock.wait(task.id, 'recording', task), 60_000, 'start');
-    into.push((clock.firstFrame(task.id) ?? t1) - t0);
-    seen.get(into)!.push(t1 - t0);
+    into.push({ first: (clock.firstFrame(task.id) ?? t1) - t0, seen: t1 - t0 });
     await sleep(1000);
     await task.stop();
     await within(task.done, 60_000, 'delivery');
@@ -239,17 +238,17 @@ export async function runStartLatency(ctx: BenchContext, reps = 2): Promise<Case
   } catch (err) {
     return { sections: [{ title: 'Start latency (web-record)', lines: [`failed: ${(err as Error).message}`] }] };
   }
-  const range = (v: number[]): string => `${(Math.min(...v) / 1000).toFixed(2)}-${(Math.max(...v) / 1000).toFixed(2)} s`;
-  const fmt = (v: number[]): string => v.map((x) => `${(x / 1000).toFixed(2)} s`).join(', ');
+  const range = (v: Start[]): string => `${(Math.min(...v.map((x) => x.first)) / 1000).toFixed(2)}-${(Math.max(...v.map((x) => x.first)) / 1000).toFixed(2)} s`;
+  const fmt = (v: Start[], key: keyof Start): string => v.map((x) => `${(x[key] / 1000).toFixed(2)} s`).join(', ');
   return {
     sections: [{
       title: 'Start latency (web-record)',
       table: {
         head: ['start', 'start() -> first recorded frame', 'target', 'runs', 'start() -> `recording` seen'],
         rows: [
-          ['cold: new recorder, browser not running', range(cold), '<= 2 s', fmt(cold), fmt(seen.get(cold)!)],
-          ['next start on the same recorder (browser launched for the task)', range(next), '-', fmt(next), fmt(seen.get(next)!)],
-          ['warm: `warmPool: 1`, the slot ready', range(warm), '<= 0.5 s', fmt(warm), fmt(seen.get(warm)!)],
+          ['cold: new recorder, browser not running', range(cold), '<= 2 s', fmt(cold, 'first'), fmt(cold, 'seen')],
+          ['next start on the same recorder (browser launched for the task)', range(next), '-', fmt(next, 'first'), fmt(next, 'seen')],
+          ['warm: `warmPool: 1`, the slot ready', range(warm), '<= 0.5 s', fmt(warm, 'first'), fmt(warm, 'seen')],
         ],
       },
       lines: [
