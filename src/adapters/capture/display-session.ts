@@ -11,7 +11,7 @@
  *       -itsoffset -<T0 + videoDelay> -i :N+0,0
  *     -thread_queue_size 1024 -probesize 32 -analyzeduration 0 -f pulse -server unix:<dir>/native -sample_rate 48000 -channels 2
  *       -fragment_size 3840 -itsoffset -<T0> -i <sink>.monitor
- *     -copyts -map 0:v -map 1:a -vf fps=30,trim=start_pts=30,format=yuv420p
+ *     -copyts -map 0:v -map 1:a -vf fps=30,trim=start_pts=30,scale=flags=neighbor,format=yuv420p
  *       -af aresample=async=1000,atrim=start=1.021333,astats=...,ametadata=...
  *     -r 30 -c:v libx264 -preset ultrafast -crf 23 -pix_fmt yuv420p -g 60 -keyint_min 60
  *       -sc_threshold 0 -force_key_frames expr:gte(t,n_forced*2)
