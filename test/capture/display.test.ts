@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromiumBrowser } from '../../src/adapters/browser/chromium.js';
 import { ffmpegCapture, GRAB_PHASE, listGroups, type FfmpegCaptureDriver } from '../../src/adapters/capture/index.js';
 import type { BrowserSession, PresentedFrame } from '../../src/core/browser.js';
+import type { ChromiumSession } from '../../src/adapters/browser/chromium-session.js';
 import type { CaptureSession, OutputFile } from '../../src/core/capture.js';
 import { DisplayCaptureSession, PICTURE_CHANGE_SECONDS, pictureDelayFor, trackPicture, type PictureTrack } from '../../src/adapters/capture/display-session.js';
 import { audioLevels, cleanupTmp, decodeErrors, expectNoChildProcesses, lineLuma, packetTimes, probeStreams, serve, sleep, steps, tmp, type Served } from './helpers.js';
@@ -138,7 +139,17 @@ async function makeMedia(): Promise<string> {
 
 describe('display capture', () => {
   it('records 1280x720 at 30 fps with the page’s sound, lasting what was recorded', async () => {
-    const { file, measured } = await record('/?tone=1', 1280, 720, [3]);
+    let page: BrowserSession | undefined;
+    let deviceRate: number | undefined;
+    const { file, measured } = await record('/?tone=1', 1280, 720, [3], {
+      before: async (_s, p) => void (page = p),
+      // The rate of the page's audio device (an AudioContext's default) is the file's: nothing
+      // resamples the page's sound on its way (PulseAudio's default, 44.1 kHz, resampled twice).
+      after: async () => {
+        deviceRate = await (page as ChromiumSession).evaluate<number>('(async () => { const c = new AudioContext(); const r = c.sampleRate; await c.close(); return r; })()');
+      },
+    });
+    expect(deviceRate).toBe(48000);
     const p = probeStreams(file.path);
     expect(p.video).toMatchObject({ codec_name: 'h264', width: 1280, height: 720, pix_fmt: 'yuv420p', avg_frame_rate: '30/1' });
     expect(p.audio).toMatchObject({ codec_name: 'aac', sample_rate: '48000', channels: 2 });
