@@ -139,13 +139,12 @@ async function makeMedia(): Promise<string> {
 
 describe('display capture', () => {
   it('records 1280x720 at 30 fps with the page’s sound, lasting what was recorded', async () => {
-    let page: BrowserSession | undefined;
     let deviceRate: number | undefined;
     const { file, measured } = await record('/?tone=1', 1280, 720, [3], {
-      before: async (_s, p) => void (page = p),
-      // The rate of the page's audio device (an AudioContext's default) is the file's: nothing
+      // The rate of the browser's audio device (an AudioContext's default) is the file's: nothing
       // resamples the page's sound on its way (PulseAudio's default, 44.1 kHz, resampled twice).
-      after: async () => {
+      // Asked before the page opens: a second audio stream opened while recording disturbs the first.
+      before: async (_s, page) => {
         deviceRate = await (page as ChromiumSession).evaluate<number>('(async () => { const c = new AudioContext(); const r = c.sampleRate; await c.close(); return r; })()');
       },
     });
