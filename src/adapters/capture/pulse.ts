@@ -4,7 +4,7 @@
  * nowhere: its monitor gives exactly what the page played, and digital silence otherwise.
  */
 import type { ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WebRecordError } from '../../core/errors.js';
@@ -29,17 +29,6 @@ export interface PulseSink {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/**
- * The daemon's configuration, in place of the host's daemon.conf (so no host setting changes it).
- * 48 kHz by default: clients that take the server's rate (Chromium does) then play at the sinks'
- * own rate. With PulseAudio's default, 44.1 kHz, Chromium resampled a 48 kHz page (the usual
- * rate of WebAudio and of video soundtracks) to 44.1 kHz, and the sink input resampled that back
- * to 48 kHz with PulseAudio's cheap `speex-float-1`; now the stream is copied (PulseAudio's
- * `copy`: float to 16-bit only), which also saved ~0.006 CPU s per second (pulseaudio 0.057-0.058
- * against 0.062-0.065, the heavy bench page, two alternating pairs).
- */
-const DAEMON_CONF = 'default-sample-rate = 48000\nalternate-sample-rate = 48000\n';
 
 /** The daemon; started on first use, restarted if it died. */
 export class PulseServer {
@@ -83,8 +72,6 @@ export class PulseServer {
     this.sinks.clear();
     this.silence = undefined;
     const socket = join(this.dir, 'native');
-    const conf = join(this.dir, 'daemon.conf');
-    await writeFile(conf, DAEMON_CONF);
     const args = [
       '--daemonize=no',
       '--system=false',
@@ -96,8 +83,7 @@ export class PulseServer {
       '--log-target=stderr',
       '--log-level=error',
     ];
-    const env = { ...this.env(), PULSE_CONFIG: conf };
-    const child = spawnChild(this.options.path ?? 'pulseaudio', args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawnChild(this.options.path ?? 'pulseaudio', args, { env: this.env(), stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-2000)));
     let spawnError: Error | undefined;
