@@ -41,13 +41,9 @@ export const even = (n: number): number => n + (n % 2);
  *
  * Without `scale` (display capture: x11grab's bgr0 frames at the page's size) no pixel is
  * resampled; the converter's flags only choose how the two chroma rows of each pair become one.
- * `neighbor` takes one of the two (swscale averages horizontal pairs in every mode) where its
- * default `bicubic` runs a 4-tap filter: the luma plane is bit-identical, and the conversion costs
- * ~40 % less (10 s of 720p bench frames: 0.54-0.69 against 0.91-1.04 CPU s; in the recording,
- * ffmpeg 0.273-0.290 against 0.303-0.328 CPU s/s, three alternating pairs). Its price is in the
- * chroma of sharp coloured edges: a page screenshot converted, upsampled again and compared with
- * the original differs by -0.38 to +0.02 dB RGB PSNR against `bicubic` (coloured text and the
- * demo page; -0.26 and +0.02 upsampled by zimg with H.264's chroma siting, -0.38 and -0.28 by swscale).
+ * `neighbor` takes one of the two where the default `bicubic` runs a 4-tap filter: the luma plane
+ * is bit-identical and the conversion costs ~40 % less, for a little chroma accuracy on sharp
+ * coloured edges (measured: README, "Colour conversion without a chroma filter").
  */
 export function videoFilter(width: number, height: number, options: { scale?: boolean } = {}): string {
   const parts: string[] = [];
