@@ -32,17 +32,24 @@ export interface WebRecordSpec {
   recorder?: Partial<RecorderOptions>;
 }
 
-/** A logger that keeps warnings, errors and changes of a group's picture delay (they go into the row's notes). */
-function keepingLogger(into: string[]): Logger {
+/** What the recorder logged (debug and info), as it logged it. */
+type Trace = (obj: object, msg: string | undefined) => void;
+
+/**
+ * A logger that keeps warnings, errors and changes of a group's picture delay (they go into the
+ * row's notes), and hands every debug and info line to `trace` when given.
+ */
+function keepingLogger(into: string[], trace?: Trace): Logger {
   const keep = (level: string) => (obj: object, msg?: string): void => {
     const o = obj as { err?: { message?: string } };
     into.push(`${level}: ${msg ?? ''}${o.err?.message ? ` (${o.err.message})` : ''}`.slice(0, 300));
   };
   const info = (obj: object, msg?: string): void => {
+    trace?.(obj, msg);
     const o = obj as { at?: number; pictureDelayMs?: number };
     if (msg === 'capture picture delay changed') into.push(`info: ${msg} at ${o.at?.toFixed(1)} s (timeline) to ${o.pictureDelayMs} ms`);
   };
-  return { debug() {}, info, warn: keep('warn'), error: keep('error') };
+  return { debug: (obj: object, msg?: string) => trace?.(obj, msg), info, warn: keep('warn'), error: keep('error') };
 }
 
 /**
@@ -83,9 +90,9 @@ export class StatusClock {
   }
 }
 
-export function newRecorder(ctx: BenchContext, spec: WebRecordSpec, notes: string[]): { recorder: Recorder; workDir: string } {
+export function newRecorder(ctx: BenchContext, spec: WebRecordSpec, notes: string[], trace?: Trace): { recorder: Recorder; workDir: string } {
   const workDir = mkdtempSync(join(tmpdir(), 'web-record-bench-'));
-  const logger = keepingLogger(notes);
+  const logger = keepingLogger(notes, trace);
   const recorder = createRecorder({
     outputDir: join(ctx.outDir, spec.id),
     workDir,
@@ -196,20 +203,43 @@ export async function runWebRecord(ctx: BenchContext, spec: WebRecordSpec): Prom
 export async function runStartLatency(ctx: BenchContext, reps = 2): Promise<CaseOutput> {
   const spec: WebRecordSpec = { id: 'start-latency', label: 'start latency', class: '720p', width: 1280, height: 720, mode: 'auto' };
   await quietGate(ctx, spec.label);
-  /** start() -> first recorded frame, and start() -> `recording` seen (ms). */
-  type Start = { first: number; seen: number };
+  /** start() -> first recorded frame, and start() -> `recording` seen (ms); what the start went through. */
+  type Start = { first: number; seen: number; story: string };
   const cold: Start[] = [], next: Start[] = [], warm: Start[] = [], notes: string[] = [];
+  // The recorder's log of each task's start, stamped (performance.now) as it came.
+  const logged = new Map<string, Array<{ at: number; msg: string; o: Record<string, unknown> }>>();
+  const trace: Trace = (obj, msg) => {
+    const o = obj as Record<string, unknown>;
+    if (typeof o.taskId !== 'string' || !msg) return;
+    const list = logged.get(o.taskId) ?? [];
+    logged.set(o.taskId, list);
+    list.push({ at: performance.now(), msg, o });
+  };
+  /** The page's load and each ffmpeg spawned for the task's first group, in ms from start(). */
+  const story = (id: string, t0: number): string => {
+    const parts: string[] = [];
+    for (const e of logged.get(id) ?? []) {
+      const at = `${Math.round(e.at - t0)} ms`;
+      if (e.msg === 'page loaded') parts.push(`page loaded ${at}`);
+      else if (e.msg === 'capture ffmpeg') parts.push(`ffmpeg spawned ${at}`);
+      else if (e.msg === 'capture spawned again') parts.push(`spawned again (${String(e.o.why)})`);
+      else if (e.msg === 'capture ready') parts.push(`ready after ${String(e.o.readyMs)} ms, start planned ${Math.round(Number(e.o.plannedMs))} ms after spawning`);
+      else if (e.msg === 'capture started after its planned instant') parts.push(`ready after ${String(e.o.readyMs)} ms, ${String(e.o.lateMs)} ms late for the start planned ${Math.round(Number(e.o.plannedMs))} ms after spawning`);
+      else if (e.msg === 'task recording') break;
+    }
+    return parts.join('; ');
+  };
   const measure = async (recorder: Recorder, clock: StatusClock, into: Start[]): Promise<void> => {
     const t0 = performance.now();
     const task = await recorder.start({ recordURL: ctx.pageUrl, width: 1280, height: 720, fps: 30, maxDurationLimit: 60 });
     const t1 = await within(clock.wait(task.id, 'recording', task), 60_000, 'start');
-    into.push({ first: (clock.firstFrame(task.id) ?? t1) - t0, seen: t1 - t0 });
+    into.push({ first: (clock.firstFrame(task.id) ?? t1) - t0, seen: t1 - t0, story: story(task.id, t0) });
     await sleep(1000);
     await task.stop();
     await within(task.done, 60_000, 'delivery');
   };
   const withRecorder = async (extra: Partial<RecorderOptions>, use: (recorder: Recorder, clock: StatusClock) => Promise<void>): Promise<void> => {
-    const { recorder, workDir } = newRecorder(ctx, { ...spec, recorder: extra }, notes);
+    const { recorder, workDir } = newRecorder(ctx, { ...spec, recorder: extra }, notes, trace);
     try {
       await use(recorder, new StatusClock(recorder));
     } finally {
@@ -239,7 +269,8 @@ export async function runStartLatency(ctx: BenchContext, reps = 2): Promise<Case
     return { sections: [{ title: 'Start latency (web-record)', lines: [`failed: ${(err as Error).message}`] }] };
   }
   const range = (v: Start[]): string => `${(Math.min(...v.map((x) => x.first)) / 1000).toFixed(2)}-${(Math.max(...v.map((x) => x.first)) / 1000).toFixed(2)} s`;
-  const fmt = (v: Start[], key: keyof Start): string => v.map((x) => `${(x[key] / 1000).toFixed(2)} s`).join(', ');
+  const fmt = (v: Start[], key: 'first' | 'seen'): string => v.map((x) => `${(x[key] / 1000).toFixed(2)} s`).join(', ');
+  const stories = (name: string, v: Start[]): string[] => v.map((x, i) => `${name} #${i + 1}, ${(x.first / 1000).toFixed(2)} s: ${x.story || 'nothing logged'}`);
   return {
     sections: [{
       title: 'Start latency (web-record)',
@@ -253,6 +284,8 @@ export async function runStartLatency(ctx: BenchContext, reps = 2): Promise<Case
       },
       lines: [
         'The first recorded frame is the task\'s StartTime (the instant its capture\'s first group starts; the file lasts from it to the stop, see the test "from StartTime to the Stop is what the file lasts"); the `recording` status follows once capture has confirmed the start. Capture starts up while the browser launches (cold) or the page loads (warm); the group is kept when it begins at least 100 ms after the page\'s load event, else it is discarded and capture starts again after load.',
+        'What each start went through (from the recorder\'s log; ms from start(); a second spawn is a group discarded, or a grab phase missed):',
+        ...stories('cold', cold), ...stories('next', next), ...stories('warm', warm),
         ...[...new Set(notes)].slice(0, 4).map((n) => `log: ${n}`),
       ],
     }],
