@@ -13,7 +13,7 @@ import type { BrowserSession, PresentedFrame } from '../../src/core/browser.js';
 import type { CaptureSession, OutputFile } from '../../src/core/capture.js';
 import { DisplayCaptureSession, PICTURE_CHANGE_SECONDS, pictureDelayFor, trackPicture, type PictureTrack } from '../../src/adapters/capture/display-session.js';
 import { audioLevels, cleanupTmp, decodeErrors, expectNoChildProcesses, lineLuma, packetTimes, probeStreams, serve, sleep, steps, tmp, type Served } from './helpers.js';
-import { irregularAudioPackets } from '../helpers/media.js';
+import { irregularAudioPackets, quietestWindow } from '../helpers/media.js';
 import { flashClip, startPageServer, type PageServer } from '../helpers/pages.js';
 import { analyzeRecording } from '../../bench/analyze.js';
 import { silentLogger } from '../../src/core/logger.js';
@@ -171,6 +171,11 @@ describe('display capture', () => {
       expectDuration(file.duration, measured);
       expect(Math.abs(file.duration - (await late.recordedMs(segmentDir)) / 1000)).toBeLessThan(0.05);
       expect(await decodeErrors(file.path)).toBe('');
+      // The page's tone throughout, the joint included (the tone at gain 0.3 is about -16 dBFS; a
+      // gap of silence is far below -40). The file's first AAC frame is the encoder's priming
+      // and its last one may be short (see the README), so 50 ms at either end are left out.
+      const quietest = quietestWindow(file.path, { from: 0.05, to: file.duration - 0.05 });
+      expect(quietest.db, `the quietest 5 ms, at ${quietest.at.toFixed(3)} s of ${file.duration} s`).toBeGreaterThan(-30);
     } finally {
       await late.close?.();
     }
@@ -196,6 +201,9 @@ describe('display capture', () => {
     const a = steps(packetTimes(file.path, 'a'));
     expect(a.notForward).toBe(0);
     expect(a.max).toBeLessThan(1024 / 48000 + 0.001);
+    // Sound at the joints, not silence (before SOUND_LEAD, 33-40 ms of it at each).
+    const quietest = quietestWindow(file.path, { from: 0.05, to: file.duration - 0.05 });
+    expect(quietest.db, `the quietest 5 ms, at ${quietest.at.toFixed(3)} s of ${file.duration} s`).toBeGreaterThan(-30);
   });
 
   it('records an odd size at the next even size, every page pixel 1:1 and no black edge', async () => {

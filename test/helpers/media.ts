@@ -52,6 +52,29 @@ export function audioLevelDb(file: string): number | undefined {
   return sum === 0 ? -Infinity : 10 * Math.log10(sum / n);
 }
 
+/**
+ * The quietest stretch of a recording's sound between `span.from` and `span.to` (s): RMS in
+ * dBFS of its quietest `windowMs` window (mono, 48 kHz, windows overlapping by half), and where
+ * it starts (s). On a page playing a
+ * steady tone, a gap anywhere in the file (its start, a joint) shows as a window far below the tone.
+ */
+export function quietestWindow(file: string, span: { from?: number; to?: number } = {}, windowMs = 5): { db: number; at: number } {
+  const rate = 48000;
+  const r = spawnSync('ffmpeg', ['-v', 'error', '-i', file, '-vn', '-ac', '1', '-ar', String(rate), '-f', 's16le', '-'], { maxBuffer: 1 << 28 });
+  if (r.status !== 0 || r.stdout.length === 0) throw new Error(`ffmpeg could not decode the sound of ${file}: ${String(r.stderr)}`);
+  const n = r.stdout.length >> 1;
+  const w = Math.round((rate * windowMs) / 1000);
+  let best = { db: Infinity, at: 0 };
+  const end = Math.min(n, Math.round((span.to ?? Infinity) * rate));
+  for (let start = Math.round((span.from ?? 0) * rate); start + w <= end; start += w >> 1) {
+    let sum = 0;
+    for (let i = start; i < start + w; i++) sum += (r.stdout.readInt16LE(i * 2) / 32768) ** 2;
+    const db = sum === 0 ? -Infinity : 10 * Math.log10(sum / w);
+    if (db < best.db) best = { db, at: start / rate };
+  }
+  return best;
+}
+
 /** True when the mp4's moov atom comes before mdat. */
 export function isFaststart(file: string): boolean {
   const r = spawnSync('ffprobe', ['-v', 'trace', '-i', file], { encoding: 'utf8' });

@@ -6,13 +6,13 @@
  * The command line (720p30 on Xvfb shown):
  *
  *   ffmpeg -progress pipe:1 -stats_period 0.25 -hide_banner -nostats -loglevel info
+ *     -thread_queue_size 1024 -probesize 32 -analyzeduration 0 -f pulse -server unix:<dir>/native -sample_rate 48000 -channels 2
+ *       -fragment_size 3840 -itsoffset -<T0> -i <sink>.monitor
  *     -thread_queue_size 32 -probesize 32 -analyzeduration 0 -fpsprobesize 0
  *       -f x11grab -draw_mouse 0 -framerate 60 -video_size 1280x720
  *       -itsoffset -<T0 + videoDelay> -i :N+0,0
- *     -thread_queue_size 1024 -probesize 32 -analyzeduration 0 -f pulse -server unix:<dir>/native -sample_rate 48000 -channels 2
- *       -fragment_size 3840 -itsoffset -<T0> -i <sink>.monitor
- *     -copyts -map 0:v -map 1:a -vf fps=30,trim=start_pts=30,scale=flags=neighbor,format=yuv420p
- *       -af aresample=async=1000,atrim=start=1.021333,astats=...,ametadata=...
+ *     -copyts -map 1:v -map 0:a -vf fps=30,trim=start_pts=30,scale=flags=neighbor,format=yuv420p
+ *       -af aresample=async=1000,atrim=start=0.900000,astats=...,ametadata=...
  *     -r 30 -c:v libx264 -preset ultrafast -crf 23 -pix_fmt yuv420p -g 60 -keyint_min 60
  *       -sc_threshold 0 -force_key_frames expr:gte(t,n_forced*2)
  *     -c:a aac -b:a 128k -ar 48000 -ac 2
@@ -21,11 +21,11 @@
  *       -individual_header_trailer 0 -segment_list gNNNN.csv -segment_list_type csv
  *       -segment_list_flags live gNNNN-%05d.ts
  *
- * On Xorg the grabs are locked to the screen's frames (grab-lock.ts): a first input
- * `-probesize 32 -analyzeduration 0 -ar 8000 -ac 1 -f s16le -i unix:<gate>` holds ffmpeg until
+ * On Xorg the grabs are locked to the screen's frames (grab-lock.ts): an input before x11grab,
+ * `-probesize 32 -analyzeduration 0 -ar 8000 -ac 1 -f s16le -i unix:<gate>`, holds ffmpeg until
  * the instant that opens x11grab at the planned phase, x11grab grabs once per frame
- * (`-framerate 1000000/33333` at 30 fps: Chromium's interval exactly), and the maps are `1:v`
- * and `2:a`.
+ * (`-framerate 1000000/33333` at 30 fps: Chromium's interval exactly), and the maps are `2:v`
+ * and `0:a`.
  *
  * A/V sync: x11grab and pulse both stamp packets with the wall clock (x11grab: grab time; pulse:
  * capture time = now - source latency). Without `-copyts` ffmpeg rebases each input on its own
@@ -286,8 +286,13 @@ export function trackPicture(
   return changes;
 }
 
-/** One AAC frame (the encoder's priming delay): 1024 samples at 48 kHz. */
-const AAC_FRAME = 1024 / 48000;
+/**
+ * Sound kept from before a group's start (s). The join takes each group's sound from its first
+ * frame's instant moved by the group's A/V offset (pictureDelayMs - videoDelayMs: -46..+52 ms),
+ * so that sound must be in the files: cut at the start itself (with the encoder's priming frame
+ * there), a resumed group began with 33-40 ms of silence at the joint.
+ */
+const SOUND_LEAD = 0.1;
 
 let sinkCounter = 0;
 
@@ -484,8 +489,8 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
     const lock = this.screen.server === 'xorg' ? await this.planLock(grabTiming(fps, this.screen.refreshHz), earliest) : undefined;
     const origin = lock ? lock.originUs / 1e6 : earliest / 1000 - TIMELINE_START;
     const startWall = (origin + TIMELINE_START) * 1000;
-    // x11grab is input #1 behind the gate, else #0.
-    this.grabStart = new InputStartReader(lock ? 1 : 0);
+    // The sound is input #0; x11grab is #2 behind the gate, else #1.
+    this.grabStart = new InputStartReader(lock ? 2 : 1);
     this.firstGrabUs = undefined;
     this.firstGrab = new Promise<number>((r) => (this.grabbed = r));
     // Locked grabs come every grabUs, a whole number of µs (Chromium's own frame interval), so a
@@ -498,7 +503,24 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
     const stretch = lock ? `(${TIMELINE_START}+(T-${TIMELINE_START})*1000000/${fps * lock.grabUs})/TB` : undefined;
     const offset = (s: number): string => (-s).toFixed(6);
     const seg = segmentOutput(segmentDir, group, this.cfg.encoder);
-    const command = ffmpegCommand({ loglevel: 'info' });
+    // The sound opens first: ffmpeg opens its inputs in order, so sound is there before the
+    // first grab even when ffmpeg is late for the planned start and the group starts at that grab
+    // (opened after x11grab, it began 16-17.5 ms after the group's first frame: a gap at a joint).
+    const command = ffmpegCommand({ loglevel: 'info' }).input({
+      url: this.sink.monitor,
+      format: 'pulse',
+      options: [
+        ['thread_queue_size', 1024],
+        ['probesize', 32],
+        ['analyzeduration', 0],
+        ['server', this.pulse.server],
+        ['sample_rate', 48000],
+        ['channels', 2],
+        // 20 ms reads (the server's default is far larger: late and coarse timestamps).
+        ['fragment_size', 3840],
+        ['itsoffset', offset(origin)],
+      ],
+    });
     if (lock) command.input({ url: `unix:${lock.gate.path}`, format: 's16le', options: GATE_INPUT_OPTIONS });
     const args = command
       .input({
@@ -516,29 +538,13 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
           ['itsoffset', offset(origin + this.videoDelayMs / 1000)],
         ],
       })
-      .input({
-        url: this.sink.monitor,
-        format: 'pulse',
-        options: [
-          ['thread_queue_size', 1024],
-          ['probesize', 32],
-          ['analyzeduration', 0],
-          ['server', this.pulse.server],
-          ['sample_rate', 48000],
-          ['channels', 2],
-          // 20 ms reads (the server's default is far larger: late and coarse timestamps).
-          ['fragment_size', 3840],
-          ['itsoffset', offset(origin)],
-        ],
-      })
       .output({
         ...seg,
-        maps: lock ? ['1:v', '2:a'] : ['0:v', '1:a'],
+        maps: lock ? ['2:v', '0:a'] : ['1:v', '0:a'],
         options: [
           ['copyts', true],
-          // The first frame kept is the one the constant frame rate puts exactly at the start,
-          // and the first audio is one AAC frame later, so that the encoder's priming frame
-          // starts there too: both streams of a group start at the same instant.
+          // The first frame kept is the one the constant frame rate puts exactly at the start;
+          // sound is kept from SOUND_LEAD before it (the join cuts it where the picture wants it).
           // `fps` first: of the grabs (at up to twice the rate), one per frame slot goes on,
           // before the costly conversion to yuv420p.
           // `trim` in the fps filter's own time base (1/fps): the first frame kept is the one at
@@ -550,7 +556,7 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
           // (most do) hears the sound drift late by up to ~13 ms a minute. It stretches the sound
           // by up to 1000 samples/s to its timestamps, so samples and timestamps agree.
           // The live sound level (progress displays, metrics): RMS over ~0.5 s, printed to stderr.
-          ['af', `${stretch ? `asetpts=${stretch},` : ''}aresample=async=1000,atrim=start=${(TIMELINE_START + AAC_FRAME).toFixed(6)},${AUDIO_LEVEL_FILTER}`],
+          ['af', `${stretch ? `asetpts=${stretch},` : ''}aresample=async=1000,atrim=start=${(TIMELINE_START - SOUND_LEAD).toFixed(6)},${AUDIO_LEVEL_FILTER}`],
           ...videoEncodeOptions(fps, this.cfg.encoder),
           ...audioEncodeOptions(this.cfg.encoder),
           ...seg.options,
@@ -618,7 +624,9 @@ export class DisplayCaptureSession extends SegmentCaptureSession {
     if (!lock) return;
     try {
       await this.untilStarted(proc, lock.gate.connected());
-      const open = lock.openRef + Math.ceil((monoUs() + 1000 + this.clock.gateDelayUs - lock.openRef) / lock.grabUs) * lock.grabUs;
+      // ffmpeg opened the sound just before it reached the gate: x11grab opens SOUND_LEAD later,
+      // so the sound a group's first frame goes with is recorded even when ffmpeg is late.
+      const open = lock.openRef + Math.ceil((monoUs() + SOUND_LEAD * 1e6 + this.clock.gateDelayUs - lock.openRef) / lock.grabUs) * lock.grabUs;
       const released = await lock.gate.release(open - this.clock.gateDelayUs);
       const firstGrab = (await this.untilStarted(proc, this.firstGrab)) - lock.off;
       const opened = firstGrab - lock.grabUs;

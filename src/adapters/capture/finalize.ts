@@ -205,6 +205,10 @@ function audioFilter(placed: Placed[], total: number): string {
     .map((p) => `${n6(soundMove(p))}*between(T+S/(2*SR),${n6(p.from - 0.5)},${n6(p.to + 0.5)})`)
     .join('+');
   return [
+    // 2 ms frames: a group's sound is selected frame by frame (by a frame's middle), so with the
+    // decoder's 1024-sample frames a joint could miss up to 21 ms, which aresample then filled
+    // with silence (seen: 13-15 ms of it at joints).
+    `asetnsamples=n=${Math.round(rate / 500)}`,
     `aselect='${kept}'`,
     `asetpts='PTS-(${shift})/TB'`,
     // Hard compensation from 5 ms on: the joints' gaps become silence and overlaps are trimmed,

@@ -9,7 +9,7 @@
  * So a grab whose interval is a whole number of Chromium's frames, and whose device opens at a
  * chosen phase of them, grabs every frame at that phase for the whole recording.
  *
- * The device is made to open at a chosen instant by a gate: the capture's first input is a
+ * The device is made to open at a chosen instant by a gate: an input before x11grab is a
  * socket of ours (`-f s16le -i unix:<gate>`) that ffmpeg opens and reads before it opens
  * x11grab. It waits there until the gate releases it (a few bytes, then the end), and opens
  * x11grab 1-2 ms later (measured: 1.1-2.0 ms over 12 spawns). The phase reached is read back

@@ -67,8 +67,9 @@ export interface FfmpegCaptureOptions {
    * Display mode: milliseconds from spawning ffmpeg to the planned start of the driver's first
    * group of a size and frame rate (default 1000; ffmpeg takes 0.2-0.4 s to open its inputs
    * here, more on a loaded machine). Later groups of that size and frame rate, in any session of
-   * the driver, plan from the startup times seen. `start()` resolves then, and the group starts exactly there. When ffmpeg is not ready in
-   * time, the group starts at its first frame.
+   * the driver, plan from the startup times seen. `start()` resolves then, and the group starts
+   * exactly there. When ffmpeg is not ready in time, the group starts at its first frame, with
+   * the sound from there on.
    */
   startupMs?: number;
   /**
