@@ -104,6 +104,17 @@ afterAll(async () => {
   await expectNoChildProcesses();
 });
 
+/**
+ * The tone page's tone throughout a file, its joints included: no 5 ms below -30 dBFS (the tone at
+ * gain 0.3 is about -16 dBFS; a gap of silence is far below -40). The file's first AAC frame is
+ * the encoder's priming and its last one may be short (see the README), so 50 ms at either end
+ * are left out.
+ */
+function expectToneThroughout(file: OutputFile): void {
+  const quietest = quietestWindow(file.path, { from: 0.05, to: file.duration - 0.05 });
+  expect(quietest.db, `the quietest 5 ms, at ${quietest.at.toFixed(3)} s of ${file.duration} s`).toBeGreaterThan(-30);
+}
+
 /** Records 3 s of the tone page with `driver`; the page reports how often it drew (frames/s). */
 async function recordDrawRate(driver: FfmpegCaptureDriver): Promise<Recorded & { rate: number; session: unknown }> {
   const reports: [number, number][] = [];
@@ -171,11 +182,7 @@ describe('display capture', () => {
       expectDuration(file.duration, measured);
       expect(Math.abs(file.duration - (await late.recordedMs(segmentDir)) / 1000)).toBeLessThan(0.05);
       expect(await decodeErrors(file.path)).toBe('');
-      // The page's tone throughout, the joint included (the tone at gain 0.3 is about -16 dBFS; a
-      // gap of silence is far below -40). The file's first AAC frame is the encoder's priming
-      // and its last one may be short (see the README), so 50 ms at either end are left out.
-      const quietest = quietestWindow(file.path, { from: 0.05, to: file.duration - 0.05 });
-      expect(quietest.db, `the quietest 5 ms, at ${quietest.at.toFixed(3)} s of ${file.duration} s`).toBeGreaterThan(-30);
+      expectToneThroughout(file);
     } finally {
       await late.close?.();
     }
@@ -202,8 +209,7 @@ describe('display capture', () => {
     expect(a.notForward).toBe(0);
     expect(a.max).toBeLessThan(1024 / 48000 + 0.001);
     // Sound at the joints, not silence (before SOUND_LEAD, 33-40 ms of it at each).
-    const quietest = quietestWindow(file.path, { from: 0.05, to: file.duration - 0.05 });
-    expect(quietest.db, `the quietest 5 ms, at ${quietest.at.toFixed(3)} s of ${file.duration} s`).toBeGreaterThan(-30);
+    expectToneThroughout(file);
   });
 
   it('records an odd size at the next even size, every page pixel 1:1 and no black edge', async () => {

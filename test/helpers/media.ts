@@ -55,8 +55,8 @@ export function audioLevelDb(file: string): number | undefined {
 /**
  * The quietest stretch of a recording's sound between `span.from` and `span.to` (s): RMS in
  * dBFS of its quietest `windowMs` window (mono, 48 kHz, windows overlapping by half), and where
- * it starts (s). On a page playing a
- * steady tone, a gap anywhere in the file (its start, a joint) shows as a window far below the tone.
+ * it starts (s). On a page playing a steady tone, a gap (at a joint, say) shows as a window far
+ * below the tone.
  */
 export function quietestWindow(file: string, span: { from?: number; to?: number } = {}, windowMs = 5): { db: number; at: number } {
   const rate = 48000;
@@ -72,6 +72,7 @@ export function quietestWindow(file: string, span: { from?: number; to?: number 
     const db = sum === 0 ? -Infinity : 10 * Math.log10(sum / w);
     if (db < best.db) best = { db, at: start / rate };
   }
+  if (best.db === Infinity) throw new Error(`no ${windowMs} ms of sound in ${file} between ${span.from ?? 0} and ${span.to ?? 'the end'} s`);
   return best;
 }
 
