@@ -38,18 +38,26 @@ export function decodesCleanly(file: string, extra: string[] = []): boolean {
   return r.status === 0 && r.stderr.trim() === '';
 }
 
+/** The sound of `file` as mono samples in [-1, 1) at `rate` Hz (undefined without sound). */
+function monoSamples(file: string, rate: number): Float32Array | undefined {
+  const r = spawnSync('ffmpeg', ['-v', 'error', '-i', file, '-vn', '-ac', '1', '-ar', String(rate), '-f', 's16le', '-'], { maxBuffer: 1 << 28 });
+  if (r.status !== 0 || r.stdout.length === 0) return undefined;
+  const x = new Float32Array(r.stdout.length >> 1);
+  for (let i = 0; i < x.length; i++) x[i] = r.stdout.readInt16LE(i * 2) / 32768;
+  return x;
+}
+
+/** RMS in dBFS of `x[from, to)` (-Infinity for digital silence). */
+function rmsDb(x: Float32Array, from = 0, to = x.length): number {
+  let sum = 0;
+  for (let i = from; i < to; i++) sum += x[i]! * x[i]!;
+  return sum === 0 ? -Infinity : 10 * Math.log10(sum / (to - from));
+}
+
 /** RMS level of the audio in dBFS (-Infinity for digital silence, undefined without audio). */
 export function audioLevelDb(file: string): number | undefined {
-  const r = spawnSync('ffmpeg', ['-v', 'error', '-i', file, '-vn', '-ac', '1', '-ar', '16000', '-f', 's16le', '-'], { maxBuffer: 1 << 28 });
-  if (r.status !== 0 || r.stdout.length === 0) return undefined;
-  const pcm = r.stdout;
-  let sum = 0;
-  const n = pcm.length >> 1;
-  for (let i = 0; i < n; i++) {
-    const s = pcm.readInt16LE(i * 2) / 32768;
-    sum += s * s;
-  }
-  return sum === 0 ? -Infinity : 10 * Math.log10(sum / n);
+  const x = monoSamples(file, 16000);
+  return x && rmsDb(x);
 }
 
 /**
@@ -60,16 +68,13 @@ export function audioLevelDb(file: string): number | undefined {
  */
 export function quietestWindow(file: string, span: { from?: number; to?: number } = {}, windowMs = 5): { db: number; at: number } {
   const rate = 48000;
-  const r = spawnSync('ffmpeg', ['-v', 'error', '-i', file, '-vn', '-ac', '1', '-ar', String(rate), '-f', 's16le', '-'], { maxBuffer: 1 << 28 });
-  if (r.status !== 0 || r.stdout.length === 0) throw new Error(`ffmpeg could not decode the sound of ${file}: ${String(r.stderr)}`);
-  const n = r.stdout.length >> 1;
+  const x = monoSamples(file, rate);
+  if (!x) throw new Error(`ffmpeg could not decode the sound of ${file}`);
   const w = Math.round((rate * windowMs) / 1000);
+  const end = Math.min(x.length, Math.round((span.to ?? Infinity) * rate));
   let best = { db: Infinity, at: 0 };
-  const end = Math.min(n, Math.round((span.to ?? Infinity) * rate));
   for (let start = Math.round((span.from ?? 0) * rate); start + w <= end; start += w >> 1) {
-    let sum = 0;
-    for (let i = start; i < start + w; i++) sum += (r.stdout.readInt16LE(i * 2) / 32768) ** 2;
-    const db = sum === 0 ? -Infinity : 10 * Math.log10(sum / w);
+    const db = rmsDb(x, start, start + w);
     if (db < best.db) best = { db, at: start / rate };
   }
   if (best.db === Infinity) throw new Error(`no ${windowMs} ms of sound in ${file} between ${span.from ?? 0} and ${span.to ?? 'the end'} s`);
